@@ -1,0 +1,5 @@
+"""Integration tests import their helper from here."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
