@@ -11,6 +11,7 @@ resolves a Compose project exactly as ``docker compose`` itself does.
 from __future__ import annotations
 
 import json
+import os
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
@@ -58,7 +59,8 @@ class DockerCli:
     def compose_args(self):
         args = ["compose", "--project-directory", self.project_dir, "--project-name", self.project_name]
         for path in self.files:
-            args += ["--file", path]
+            # Compose reads relative --file paths from the working directory, not the project's.
+            args += ["--file", path if os.path.isabs(path) else os.path.join(self.project_dir, path)]
         return args
 
     # -- compose ----------------------------------------------------------------------
