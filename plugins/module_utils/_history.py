@@ -51,7 +51,8 @@ def render_report(record, impact_text):
     ]
     for key in HISTORY_FIELDS[2:]:
         value = record.get(key)
-        lines.append("| %s | %s |" % (key.replace("_", " "), "" if value is None else str(value).replace("|", "\\|")))
+        cell = "" if value is None else " ".join(str(value).replace("|", "\\|").splitlines())
+        lines.append("| %s | %s |" % (key.replace("_", " "), cell))
     lines += ["", "## Impact", "", "```"] + list(impact_text or ["(not computed)"]) + ["```", ""]
     if record.get("verify"):
         lines += ["## Verification", ""]

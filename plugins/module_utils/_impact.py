@@ -33,8 +33,9 @@ def parse_dotenv(data):
         if not match:
             continue
         key, value = match.group(1), match.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        if value[:1] in ("'", '"') and value[0] in value[1:]:
+            # Quoted: the value ends at the closing quote; a comment may follow it.
+            value = value[1:value.index(value[0], 1)]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
@@ -58,8 +59,11 @@ def secret_values(*envs):
 
 
 def mask_text(text, secrets):
+    """Mask each secret as it is, and as JSON writes it (quotes, backslashes, non-ASCII
+    escaped), since the config diff is made of JSON lines."""
     for value in secrets:
-        text = text.replace(value, MASK)
+        for form in (value, json.dumps(value)[1:-1]):
+            text = text.replace(form, MASK)
     return text
 
 

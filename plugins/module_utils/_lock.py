@@ -91,7 +91,7 @@ def acquire(state_dir, stack, me, max_age, break_lock=False, check_mode=False):
         return True, owner, note
     ensure_dir(os.path.dirname(path))
     if owner is not None:
-        os.unlink(path)
+        _remove_if_still(path, owner, stack)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -99,6 +99,20 @@ def acquire(state_dir, stack, me, max_age, break_lock=False, check_mode=False):
     with os.fdopen(fd, "w") as handle:
         json.dump(me, handle, sort_keys=True)
     return True, owner, note
+
+
+def _remove_if_still(path, owner, stack):
+    """Remove the stale lock judged above, and only that one: it is moved aside first, so a
+    run that took the lock in the meantime keeps it."""
+    aside = "%s.stale-%s" % (path, os.getpid())
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return
+    if read_lock(aside) != owner:
+        os.rename(aside, path)
+        raise LockError("stack %s was locked by another run while this one took over a stale lock" % stack)
+    os.unlink(aside)
 
 
 def release(state_dir, stack, run_id, check_mode=False):

@@ -23,7 +23,7 @@ def check_name(value, option):
     """Return ``value`` if it is a safe single path component, else raise NameError_."""
     if not isinstance(value, str) or not value:
         raise NameError_("%s must be a non-empty string" % option)
-    if not SAFE_NAME.match(value) or ".." in value:
+    if not SAFE_NAME.fullmatch(value) or ".." in value:
         raise NameError_("%s=%r is not allowed: use letters, digits, '.', '_' and '-' only "
                          "(at most 128, no '..', no '/')" % (option, value))
     return value

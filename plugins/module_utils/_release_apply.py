@@ -31,7 +31,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._names import child_p
 from ansible_collections.ops.rollback.plugins.module_utils._state_files import write_bytes_atomic, write_json_atomic
 
 # Files that change what Compose runs when they merely exist in the project directory.
-_IMPLICIT_FILES = set(DEFAULT_COMPOSE_FILES) | {o for pair in OVERRIDE_FILES.values() for o in pair} | {ENV_FILE}
+_IMPLICIT_FILES = set(DEFAULT_COMPOSE_FILES) | set(OVERRIDE_FILES) | {ENV_FILE}
 
 
 def file_changes(project_dir, wanted):

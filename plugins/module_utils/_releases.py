@@ -22,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 
 from ansible_collections.ops.rollback.plugins.module_utils._names import check_name, child_path
 from ansible_collections.ops.rollback.plugins.module_utils._state_files import (
@@ -30,14 +31,10 @@ from ansible_collections.ops.rollback.plugins.module_utils._state_files import (
     write_json_atomic,
 )
 
-# Compose's own search order for a project directory (compose-spec "compose file").
-DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-OVERRIDE_FILES = {
-    "compose.yaml": ("compose.override.yaml", "compose.override.yml"),
-    "compose.yml": ("compose.override.yaml", "compose.override.yml"),
-    "docker-compose.yaml": ("docker-compose.override.yaml", "docker-compose.override.yml"),
-    "docker-compose.yml": ("docker-compose.override.yaml", "docker-compose.override.yml"),
-}
+# Compose's own search order in a project directory (compose-go cli.DefaultFileNames and
+# DefaultOverrideFileNames): the first file found, plus the first override found.
+DEFAULT_COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml", "docker-compose.override.yaml")
 ENV_FILE = ".env"
 KEEP_REPOSITORY = "ops-rollback"
 STATUSES = ("unverified", "healthy", "failed", "rolled-back")
@@ -141,6 +138,10 @@ def describe_releases(ledger):
 
 
 # -- what a release is made of -------------------------------------------------------------
+def is_outside(relpath):
+    return relpath == os.pardir or relpath.startswith(os.pardir + os.sep)
+
+
 def compose_file_names(project_dir, files):
     """Compose files of the project, relative to project_dir, as Compose would pick them."""
     if files:
@@ -148,13 +149,13 @@ def compose_file_names(project_dir, files):
         for path in files:
             full = path if os.path.isabs(path) else os.path.join(project_dir, path)
             rel = os.path.relpath(os.path.realpath(full), os.path.realpath(project_dir))
-            if rel.startswith(".."):
+            if is_outside(rel):
                 raise ReleaseError("compose file %s is outside project_dir %s" % (path, project_dir))
             names.append(rel)
         return names
     for name in DEFAULT_COMPOSE_FILES:
         if os.path.isfile(os.path.join(project_dir, name)):
-            overrides = [o for o in OVERRIDE_FILES[name] if os.path.isfile(os.path.join(project_dir, o))]
+            overrides = [o for o in OVERRIDE_FILES if os.path.isfile(os.path.join(project_dir, o))]
             return [name] + overrides[:1]
     raise ReleaseError("no compose file in %s (looked for %s)" % (project_dir, ", ".join(DEFAULT_COMPOSE_FILES)))
 
@@ -168,7 +169,7 @@ def release_file_names(project_dir, files, extra_globs=()):
         for path in sorted(glob.glob(os.path.join(project_dir, pattern))):
             if os.path.isfile(path):
                 rel = os.path.relpath(path, project_dir)
-                if not rel.startswith("..") and rel not in names:
+                if not is_outside(rel) and rel not in names:
                     names.append(rel)
     return names
 
@@ -205,10 +206,15 @@ def release_id_for(file_contents, services):
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
 
+def _repo_component(name):
+    """A Docker repository path component: lowercase alphanumerics joined by single separators."""
+    parts = re.split(r"[^a-z0-9]+", name.lower())
+    return "-".join(p for p in parts if p) or "x"
+
+
 def keep_tag(stack, service, release_id):
     """A tag that keeps a release's image alive through `docker image prune`."""
-    repo = "%s/%s_%s" % (KEEP_REPOSITORY, stack.lower(), service.lower())
-    return "%s:%s" % (repo, release_id)
+    return "%s/%s_%s:%s" % (KEEP_REPOSITORY, _repo_component(stack), _repo_component(service), release_id)
 
 
 def add_or_touch(ledger, snap, version=None, commit=None, status="unverified", make_current=True):

@@ -63,9 +63,14 @@ def read_json(path, default=None):
 def append_line(path, line, mode=FILE_MODE):
     """Append one line (history). O_APPEND keeps concurrent appends whole."""
     ensure_dir(os.path.dirname(path))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, mode)
     try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        os.fchmod(fd, mode)
+        data = (line.rstrip("\n") + "\n").encode("utf-8")
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a torn last line must not swallow this one
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)

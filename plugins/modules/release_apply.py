@@ -18,6 +18,7 @@ description:
   - This is the execute step of M(ops.rollback.rollback_plan)'s recreate rollbacks and the way
     back of their emergency recovery.
 extends_documentation_fragment:
+  - ops.rollback.attributes
   - ops.rollback.state
 options:
   project_dir:
@@ -52,7 +53,7 @@ attributes:
     support: full
     details: When the project already holds the release's files and runs its images, nothing is done.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""

@@ -13,6 +13,7 @@ description:
   - Reads the release ledger of a stack (see M(ops.rollback.release_record)) and returns its
     releases, newest first, with their status and whether their images are still present.
 extends_documentation_fragment:
+  - ops.rollback.attributes
   - ops.rollback.state
 options:
   project_name:
@@ -33,7 +34,7 @@ attributes:
     support: full
     details: Read-only.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""

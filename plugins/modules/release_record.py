@@ -19,6 +19,7 @@ description:
     C(docker image prune) can't remove a rollback target. Only the newest O(keep) releases are
     kept; the current release is never pruned.
 extends_documentation_fragment:
+  - ops.rollback.attributes
   - ops.rollback.compose_project
   - ops.rollback.state
 options:
@@ -56,7 +57,7 @@ attributes:
     support: full
     details: Recording the same running state again reports no change.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""

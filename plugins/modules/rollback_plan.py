@@ -24,6 +24,7 @@ description:
   - When an earlier rollback of the stack was interrupted after it began to execute, the plan
     resumes it (same origin, same target) so that running again converges.
 extends_documentation_fragment:
+  - ops.rollback.attributes
   - ops.rollback.compose_project
   - ops.rollback.state
 options:
@@ -54,7 +55,7 @@ attributes:
     support: full
     details: Records the running state only once.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""

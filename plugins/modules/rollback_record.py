@@ -17,6 +17,7 @@ description:
     stays current.
   - Clears the C(in_progress) marker that M(ops.rollback.release_apply) wrote.
 extends_documentation_fragment:
+  - ops.rollback.attributes
   - ops.rollback.state
 options:
   project_name:
@@ -91,7 +92,7 @@ attributes:
     support: none
     details: Every call records a rollback.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""
@@ -129,6 +130,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._releases import (
     load_ledger,
     save_ledger,
     set_status,
+    utc_now,
 )
 
 
@@ -139,6 +141,7 @@ def update_ledger(ledger, p):
         set_status(ledger, origin, "rolled-back")
         set_status(ledger, target, "healthy")
         ledger["current"] = target
+        find_release(ledger, target)["deployed_at"] = utc_now()
     elif p["status"] == "failed" and origin != target:
         set_status(ledger, target, "failed")
         if p["recovered"]:

@@ -13,17 +13,25 @@ description:
   - Only one rollback or restore of a stack may run at a time. V(present) takes
     O(state_dir)/<stack>/lock for O(run_id); V(absent) releases it if this run holds it.
   - A lock held by another run is refused with a message that names its owner and says how to
-    clear it. A lock left behind by a killed run is detected and taken over, with a note: when
-    its ansible-playbook ran on this controller and no longer exists, or when it is older than
+    clear it.
+  - A lock left behind by a killed run is detected and taken over, with a note, when its
+    ansible-playbook ran on this controller and no longer exists, or when it is older than
     O(max_age).
   - The action plugin of the same name fills O(controller) and O(controller_pid).
 extends_documentation_fragment:
+  - ops.rollback.attributes
+  - ops.rollback.attributes.ACTIONGROUPS
   - ops.rollback.state
 options:
   project_name:
     description: The stack (Compose project name).
     type: str
     required: true
+  project_dir:
+    description:
+      - The stack's project directory. When given, taking the lock is refused if it does not
+        exist, so that a mistyped path fails before anything is written.
+    type: path
   state:
     description: Take (V(present)) or release (V(absent)) the lock.
     type: str
@@ -68,7 +76,7 @@ attributes:
     support: full
     details: Taking a lock this run holds, or releasing one it does not hold, is no change.
 author:
-  - ops.rollback maintainers
+  - ops.rollback maintainers (@ops-rollback)
 """
 
 EXAMPLES = r"""
@@ -101,6 +109,7 @@ path:
 """
 
 import datetime
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -113,6 +122,7 @@ def main():
         argument_spec=dict(
             project_name=dict(type="str", required=True),
             state_dir=dict(type="path", default="/var/lib/ops-rollback"),
+            project_dir=dict(type="path"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             run_id=dict(type="str", required=True),
             operation=dict(type="str", default="rollback"),
@@ -131,6 +141,8 @@ def main():
         if p["state"] == "absent":
             changed = release(p["state_dir"], p["project_name"], p["run_id"], module.check_mode)
             module.exit_json(changed=changed, path=path, note="")
+        if p["project_dir"] and not os.path.isdir(p["project_dir"]):
+            module.fail_json(msg="project_dir %s does not exist (stack %s); nothing was changed" % (p["project_dir"], p["project_name"]))
         me = {
             "run_id": p["run_id"],
             "operation": p["operation"],

@@ -5,7 +5,8 @@
 set -euo pipefail
 cache=$HOME/.ansible/test/cache
 mkdir -p "$cache"
-for version in 24_2 24_0 23_1 25_0 25_1; do
+# ansible-test asks for the pip version it pins (24.2 in 2.19, 25.2 in 2.21): cover the range.
+for version in {23..26}_{0..3}; do
   cat > "$cache/get_pip_$version.py.new" <<'PY'
 """Stand-in for get-pip.py (offline): ensurepip, then pip install the requested packages."""
 import ensurepip

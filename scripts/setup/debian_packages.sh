@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test bed needs, only when one is missing.
 set -euo pipefail
-packages=(docker.io caddy busybox-static debootstrap zstd age jq make git bc iproute2 curl python3-venv)
+packages=(docker.io caddy busybox-static debootstrap zstd age jq make git bc iproute2 curl rsync python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,28 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from stack import Stack  # noqa: E402  (needs the path above)
+from ansible_run import run_playbook  # noqa: E402
+
+
+def record(stack, version, verify=True):
+    run = run_playbook("ops.rollback.record_release", stack.vars(version=version, verify=verify), json_output=False)
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-3000:]
+
+
+@pytest.fixture
+def stack():
+    """A fresh stack with 1,000 rows, v1 and v2 deployed and recorded healthy; v2 runs."""
+    s = Stack("opsrbit", 18620, "/tmp/ops-rollback-it-rollback")
+    s.create()
+    s.deploy("v1")
+    s.seed()
+    record(s, "v1")
+    s.deploy("v2")
+    record(s, "v2")
+    yield s
+    s.destroy()
