@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIOS = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(os.path.join(ROOT, "molecule", "*", "molecule.yml")))
-COMPAT_SCENARIOS = ["verify", "recreate_rollback"]
+COMPAT_SCENARIOS = ["verify"]
 VENVS = {"current": os.path.join(ROOT, ".venv"), "compat": os.path.join(ROOT, ".venv-compat")}
 
 

@@ -28,8 +28,9 @@ class Stack:
         self.backup_root = os.path.join(base, "backups")
 
     # -- lifecycle ---------------------------------------------------------------------
-    def compose(self, *args, check=True):
-        return docker("compose", "--project-directory", self.project_dir, "--project-name", self.name, *args, check=check)
+    def compose(self, *args, check=True, input_=None):
+        return docker("compose", "--project-directory", self.project_dir, "--project-name", self.name, *args,
+                      check=check, input_=input_)
 
     def create(self):
         self.destroy()

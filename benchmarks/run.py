@@ -1,0 +1,113 @@
+"""`make bench`: every benchmark side by side with the manual runbook, in one run.
+
+Writes benchmarks/results/<UTC date>/results.json and report.md. Figures are medians of REPS
+repetitions (default 3). Benchmarks are not tests: nothing here asserts a timing; the report
+says plainly where a target is missed.
+"""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import recreate_outage  # noqa: E402  (path set above)
+from common import HERE, ROOT, median, run  # noqa: E402
+
+
+def machine():
+    def version(argv):
+        try:
+            return run(argv, check=False).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "not found"
+    mem_kb = int(open("/proc/meminfo").read().split()[1])
+    return {
+        "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1048576, 1), "kernel": platform.release(),
+        "python": platform.python_version(),
+        "docker": version(["docker", "version", "--format", "{{.Server.Version}}"]),
+        "compose": version(["docker", "compose", "version", "--short"]),
+        "caddy": version(["caddy", "version"]),
+        "ansible_core": version([os.path.join(os.path.dirname(sys.executable), "ansible"), "--version"]),
+    }
+
+
+def recreate_rows(samples):
+    coll = [s["probe"]["longest_outage_s"] for s in samples["collection"]]
+    book = [s["probe"]["longest_outage_s"] for s in samples["runbook"] if s]
+    c_out, b_out = median(coll), median(book)
+    ratio = round(c_out / b_out, 2) if c_out is not None and b_out else None
+    return {
+        "collection_outage_s": c_out, "runbook_outage_s": b_out, "outage_ratio": ratio,
+        "collection_failed": median([s["probe"]["failed"] for s in samples["collection"]]),
+        "runbook_failed": median([s["probe"]["failed"] for s in samples["runbook"] if s]),
+        "collection_wall_s": median([s["wall_s"] for s in samples["collection"]]),
+        "runbook_wall_s": median([s["wall_s"] for s in samples["runbook"] if s]),
+        "collection_compose_up_s": median([s["compose_up_s"] for s in samples["collection"]]),
+        "target": "outage ratio <= 0.5", "met": ratio is not None and ratio <= 0.5,
+    }
+
+
+def backup_rows(reps):
+    script = os.path.join(HERE, "backup_throughput.py")
+    if not os.path.exists(script):
+        return {"skipped": "benchmarks/backup_throughput.py is missing"}
+    runs = []
+    for _ in range(reps):
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, check=True, cwd=ROOT)
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    keys = sorted({k for r in runs for k, v in r.items() if isinstance(v, (int, float))})
+    summary = {k: median([r.get(k) for r in runs]) for k in keys}
+    summary["runs"] = runs
+    return summary
+
+
+def report(results):
+    m = results["machine"]
+    rc = results["recreate"]
+    lines = [
+        "# ops.rollback benchmarks, %s" % results["date"], "",
+        "Machine: %s cores, %s GiB, kernel %s; Docker %s, Compose %s, %s; %s." % (
+            m["cores"], m["memory_gib"], m["kernel"], m["docker"], m["compose"], m["caddy"], m["ansible_core"]),
+        "Each figure is the median of %d repetitions, measured side by side in this one run." % results["reps"], "",
+        "| what | collection | manual runbook | ratio | target | met |", "|---|---|---|---|---|---|",
+        "| recreate rollback: longest outage (probe) | %s s | %s s | %s | <= 0.5 | %s |" % (
+            rc["collection_outage_s"], rc["runbook_outage_s"], rc["outage_ratio"], "yes" if rc["met"] else "**NO**"),
+        "| recreate rollback: failed requests | %s | %s | | | |" % (rc["collection_failed"], rc["runbook_failed"]),
+        "| recreate rollback: wall time | %s s | %s s | | | |" % (rc["collection_wall_s"], rc["runbook_wall_s"]),
+    ]
+    bk = results.get("backup", {})
+    if "skipped" not in bk:
+        lines.append("| volume backup, MB/s | %s | %s (tar czf) | %s of raw tar-zstd (%s MB/s) | >= 0.75x raw | %s |" % (
+            bk.get("collection_mb_s"), bk.get("runbook_mb_s"), bk.get("ratio_vs_raw"), bk.get("raw_mb_s"),
+            "yes" if (bk.get("ratio_vs_raw") or 0) >= 0.75 else "**NO**"))
+    lines += ["", "The recreate rollback's wall time includes the whole flow (lock, plan, backup of the config, "
+              "execute, verify, record); the outage is what the probe saw. `docker compose up` inside it took %s s (median)."
+              % rc["collection_compose_up_s"], ""]
+    return "\n".join(lines)
+
+
+def main():
+    reps = int(os.environ.get("REPS", "3"))
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    out = os.path.join(HERE, "results", date)
+    os.makedirs(out, exist_ok=True)
+    results = {"date": date, "reps": reps, "machine": machine()}
+    recreate_samples = recreate_outage.main(reps)
+    results["recreate"] = recreate_rows(recreate_samples)
+    results["backup"] = backup_rows(reps)
+    with open(os.path.join(out, "results.json"), "w") as handle:
+        json.dump(dict(results, recreate_samples=[{k: v for k, v in s.items() if k != "timeline"} for s in recreate_samples["collection"]],
+                       runbook_samples=recreate_samples["runbook"], runbook_blue_green_samples=recreate_samples["runbook_blue_green"]),
+                  handle, indent=2, default=str)
+    text = report(results)
+    with open(os.path.join(out, "report.md"), "w") as handle:
+        handle.write(text)
+    print(text)
+    print("written: %s" % out)
+
+
+if __name__ == "__main__":
+    main()
