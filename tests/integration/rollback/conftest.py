@@ -14,15 +14,29 @@ def record(stack, version, verify=True):
     assert run.rc == 0, run.stdout[-5000:] + run.stderr[-3000:]
 
 
-@pytest.fixture
-def stack():
+def two_releases(name, port):
     """A fresh stack with 1,000 rows, v1 and v2 deployed and recorded healthy; v2 runs."""
-    s = Stack("opsrbit", 18620, "/tmp/ops-rollback-it-rollback")
+    s = Stack(name, port, "/tmp/ops-rollback-it-" + name)
     s.create()
     s.deploy("v1")
     s.seed()
     record(s, "v1")
     s.deploy("v2")
     record(s, "v2")
+    return s
+
+
+@pytest.fixture
+def stack():
+    """A fresh stack for a test that changes it."""
+    s = two_releases("opsrbit", 18620)
+    yield s
+    s.destroy()
+
+
+@pytest.fixture(scope="module")
+def unchanged_stack():
+    """One stack shared by the tests that must leave it unchanged (they assert so)."""
+    s = two_releases("opsrbro", 18621)
     yield s
     s.destroy()

@@ -43,14 +43,16 @@ def test_previous_twice_goes_further_back_without_losing_rows(stack):
     assert not stack.lock_exists()
 
 
-def test_rollback_to_current_release_is_no_change(stack):
+def test_rollback_to_current_release_is_no_change(unchanged_stack):
+    stack = unchanged_stack
     run = run_playbook(PLAYBOOK, stack.vars(target="v2", confirm="ROLLBACK"), json_output=True)
     assert run.rc == 0, run.stdout[-5000:]
     assert run.stats["localhost"]["changed"] == 0
     assert stack.history() == []
 
 
-def test_check_mode_and_missing_confirmation_change_nothing(stack):
+def test_check_mode_and_missing_confirmation_change_nothing(unchanged_stack):
+    stack = unchanged_stack
     before = stack.snapshot()
     dry = run_playbook(PLAYBOOK, stack.vars(), check=True, json_output=False)
     assert dry.rc == 0, output(dry)[-5000:]
@@ -106,14 +108,15 @@ def test_missing_target_image_fails_before_any_change(stack):
 @pytest.mark.parametrize(("extra", "expected"), [
     ({"target": "no-such-release"}, "is not a release ID, ID prefix or version label"),
     ({"target": "../../etc"}, "Invalid input"),
-    ({"stack": "../opsrbit"}, "Invalid input"),
-    ({"stack": "opsrbit;rm -rf /"}, "Invalid input"),
+    ({"stack": "../opsrbro"}, "Invalid input"),
+    ({"stack": "opsrbro;rm -rf /"}, "Invalid input"),
     ({"project_dir": "/nonexistent/ops-rollback"}, "project_dir /nonexistent/ops-rollback does not exist"),
     ({"project_dir": None}, "project_dir"),
     ({"wait_timeout": "soon"}, "wait_timeout"),
     ({"strategy": "yolo"}, "strategy"),
 ])
-def test_bad_input_is_refused_before_any_change(stack, extra, expected):
+def test_bad_input_is_refused_before_any_change(unchanged_stack, extra, expected):
+    stack = unchanged_stack
     before = stack.snapshot()
     variables = stack.vars(confirm="ROLLBACK", **{k: v for k, v in extra.items() if v is not None})
     for key in [k for k, v in extra.items() if v is None]:
