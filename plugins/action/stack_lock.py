@@ -10,6 +10,7 @@ the module can tell a lock left by a killed run (its process is gone) from a liv
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 
@@ -23,6 +24,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         args.setdefault("controller", socket.gethostname())
+        # The controller's user, when the playbook knows no better (no AWX job, no USER).
+        args.setdefault("who", getpass.getuser())
         args.setdefault("controller_pid", os.getppid())
         result.update(self._execute_module(module_name="ops.rollback.stack_lock", module_args=args,
                                            task_vars=task_vars))

@@ -46,7 +46,9 @@ options:
     type: str
     default: rollback
   who:
-    description: Who started the run (user or AWX job), for the message another run sees.
+    description:
+      - Who started the run (user or AWX job), for the message another run sees.
+      - The action plugin fills in the controller's user when it is not given.
     type: str
     default: unknown
   max_age:
@@ -106,6 +108,10 @@ path:
   description: Path of the lock file.
   returned: always
   type: str
+who:
+  description: Who holds the lock for this run (O(who)).
+  returned: always
+  type: str
 """
 
 import datetime
@@ -140,7 +146,7 @@ def main():
         path = lock_path(p["state_dir"], p["project_name"])
         if p["state"] == "absent":
             changed = release(p["state_dir"], p["project_name"], p["run_id"], module.check_mode)
-            module.exit_json(changed=changed, path=path, note="")
+            module.exit_json(changed=changed, path=path, note="", who=p["who"])
         if p["project_dir"] and not os.path.isdir(p["project_dir"]):
             module.fail_json(msg="project_dir %s does not exist (stack %s); nothing was changed" % (p["project_dir"], p["project_name"]))
         me = {
@@ -156,7 +162,7 @@ def main():
         module.fail_json(msg=str(exc))
     except OSError as exc:
         module.fail_json(msg="Locking stack %s in %s failed: %s" % (p["project_name"], p["state_dir"], exc))
-    result = dict(changed=changed, path=path, note=note or "")
+    result = dict(changed=changed, path=path, note=note or "", who=p["who"])
     if previous:
         result["previous_owner"] = previous
     if note:
