@@ -28,8 +28,12 @@ def test_built_collection_installs_and_runs(tmp_path):
     tarball = glob.glob(str(dist / "ops-rollback-*.tar.gz"))
     assert len(tarball) == 1
     installed = tmp_path / "collections"
-    install = run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps",
-                   "-p", str(installed), tarball[0]])
+    # --force: the checkout itself is on the configured collections path and would count as installed.
+    empty_cfg = tmp_path / "ansible.cfg"
+    empty_cfg.write_text("[defaults]\n")
+    clean_env = dict(os.environ, ANSIBLE_CONFIG=str(empty_cfg), ANSIBLE_COLLECTIONS_PATH=str(installed))
+    install = run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--offline", "--no-deps", "--force",
+                   "-p", str(installed), tarball[0]], env=clean_env, cwd=str(tmp_path))
     assert install.returncode == 0, install.stdout + install.stderr
     assert (installed / "ansible_collections" / "ops" / "rollback" / "MANIFEST.json").exists()
     assert not (installed / "ansible_collections" / "ops" / "rollback" / ".venv").exists()
@@ -40,8 +44,7 @@ def test_built_collection_installs_and_runs(tmp_path):
     compose = ["docker", "compose", "--project-directory", str(project), "--project-name", "opsbuild"]
     assert run(compose + ["up", "--detach", "--wait"]).returncode == 0
     try:
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed), ANSIBLE_CONFIG="/dev/null",
-                   PATH=BIN + os.pathsep + os.environ["PATH"])
+        env = dict(clean_env, PATH=BIN + os.pathsep + os.environ["PATH"])
         doc = run([os.path.join(BIN, "ansible-doc"), "-t", "role", "ops.rollback.verify"], env=env, cwd=str(tmp_path))
         assert doc.returncode == 0 and "verify_project_dir" in doc.stdout, doc.stderr
         play = run([os.path.join(BIN, "ansible-playbook"), "ops.rollback.verify",
