@@ -34,6 +34,10 @@ def machine():
     }
 
 
+def r2(value):
+    return round(value, 2) if isinstance(value, float) else value
+
+
 def recreate_rows(samples):
     coll = [s["probe"]["longest_outage_s"] for s in samples["collection"]]
     book = [s["probe"]["longest_outage_s"] for s in samples["runbook"] if s]
@@ -43,8 +47,8 @@ def recreate_rows(samples):
         "collection_outage_s": c_out, "runbook_outage_s": b_out, "outage_ratio": ratio,
         "collection_failed": median([s["probe"]["failed"] for s in samples["collection"]]),
         "runbook_failed": median([s["probe"]["failed"] for s in samples["runbook"] if s]),
-        "collection_wall_s": median([s["wall_s"] for s in samples["collection"]]),
-        "runbook_wall_s": median([s["wall_s"] for s in samples["runbook"] if s]),
+        "collection_wall_s": r2(median([s["wall_s"] for s in samples["collection"]])),
+        "runbook_wall_s": r2(median([s["wall_s"] for s in samples["runbook"] if s])),
         "collection_compose_up_s": median([s["compose_up_s"] for s in samples["collection"]]),
         "target": "outage ratio <= 0.5", "met": ratio is not None and ratio <= 0.5,
     }
@@ -79,14 +83,26 @@ def report(results):
     lines.append("| volume backup through the Engine API (docker cp), MB/s | %s | | %sx raw | | |" % (
         bk["collection_api_mb_s"], bk["api_ratio_to_raw"]))
     lines.append("| volume restore, MB/s | %s | %s s (manual restore) | | | |" % (
-        bk["collection_restore_mb_s"], bk["manual_restore_s"]))
+        bk["collection_restore_mb_s"], r2(bk["manual_restore_s"])))
     lines += ["", "The recreate rollback's wall time includes the whole flow (lock, plan, backup of the config, "
               "execute, verify, record); the outage is what the probe saw. `docker compose up` inside it took %s s (median)."
               % rc["collection_compose_up_s"], ""]
     return "\n".join(lines)
 
 
+def rerender(out):
+    """Write report.md again from results.json (after a change to the report's wording)."""
+    with open(os.path.join(out, "results.json")) as handle:
+        results = json.load(handle)
+    results["recreate"]["runbook_wall_s"] = r2(results["recreate"]["runbook_wall_s"])
+    with open(os.path.join(out, "report.md"), "w") as handle:
+        handle.write(report(results))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--rerender":
+        rerender(sys.argv[2])
+        return
     reps = int(os.environ.get("REPS", "3"))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     out = os.path.join(HERE, "results", date)
