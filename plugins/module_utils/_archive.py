@@ -212,17 +212,13 @@ def sha256_file(path):
     return size, digest.hexdigest()
 
 
-class HashingWriter:
-    """Writes to a binary file while counting the bytes and hashing them with sha256."""
+class FullWriter:
+    """Writes every byte to a file or raw pipe (a raw write may be partial)."""
 
     def __init__(self, handle):
         self.handle = handle
-        self.digest = hashlib.sha256()
-        self.size = 0
 
     def write(self, data):
-        self.digest.update(data)
-        self.size += len(data)
         view = memoryview(data)
         while view:
             written = self.handle.write(view)
@@ -231,6 +227,20 @@ class HashingWriter:
 
     def flush(self):
         return None
+
+
+class HashingWriter(FullWriter):
+    """Writes to a binary file while counting the bytes and hashing them with sha256."""
+
+    def __init__(self, handle):
+        super().__init__(handle)
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.digest.update(data)
+        self.size += len(data)
+        return super().write(data)
 
     def hexdigest(self):
         return self.digest.hexdigest()

@@ -208,23 +208,6 @@ def restore_start_services(config_services, running_before, manifest_services):
 
 
 # -- the Docker side ----------------------------------------------------------------------
-class _FullWriter:
-    """Writes every byte to a raw pipe (a raw write may be partial)."""
-
-    def __init__(self, handle):
-        self.handle = handle
-
-    def write(self, data):
-        view = memoryview(data)
-        while view:
-            written = self.handle.write(view)
-            view = view[written:]
-        return len(data)
-
-    def flush(self):
-        return None
-
-
 class _NullWriter:
     def write(self, data):
         return len(data)
@@ -409,7 +392,7 @@ class Engine:
         stream = Stream(argv, what, write=True)
         try:
             with open(source_path, "rb") as handle:
-                A.decompress_stream(handle, _FullWriter(stream.pipe), compression, identities)
+                A.decompress_stream(handle, A.FullWriter(stream.pipe), compression, identities)
         except BrokenPipeError:
             raise A.BackupError("%s failed: the command stopped reading: %s" % (what, stream.abort()))
         except BaseException:
