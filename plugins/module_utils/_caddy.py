@@ -28,8 +28,9 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 
-from http.client import HTTPException
+from http.client import HTTPException, RemoteDisconnected
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlparse
 
@@ -39,6 +40,9 @@ from ansible.module_utils.urls import open_url
 DEFAULT_ADMIN_URL = "http://localhost:2019"
 CONFIG_ROOT = "/config/"
 UPSTREAMS_STATUS_PATH = "/reverse_proxy/upstreams"
+# A GET refused or reset is tried this many times in all, sleeping backoff * attempt between.
+GET_CONNECT_ATTEMPTS = 4
+GET_CONNECT_BACKOFF = 0.1
 
 FNV32_OFFSET = 0x811C9DC5
 FNV32_PRIME = 0x01000193
@@ -62,7 +66,12 @@ class CaddyError(Exception):
 
 
 class CaddyUnreachableError(CaddyError):
-    """The admin endpoint did not answer (refused, timed out, no such socket)."""
+    """The admin endpoint did not answer (refused, timed out, no such socket). ``retryable``:
+    refused or reset before an answer, as while Caddy swaps its admin listener."""
+
+    def __init__(self, message, retryable=False):
+        super(CaddyUnreachableError, self).__init__(message)
+        self.retryable = retryable
 
 
 class CaddyHTTPError(CaddyError):
@@ -405,7 +414,22 @@ class CaddyAdmin:
             raise CaddyError("admin_url %s is neither http(s)://host:port nor unix:///path" % admin_url)
 
     def request(self, method, path, what, data=None, headers=None):
-        """``(status, headers, body bytes)``; raises CaddyError saying ``what`` failed."""
+        """``(status, headers, body bytes)``; raises CaddyError saying ``what`` failed.
+
+        Caddy replaces its admin listener on every config load, so a connection made just
+        after a change (ours or another client's) can be refused or reset before Caddy read
+        the request. A GET is retried a few times on that; a write is not (it may have been
+        applied): its caller re-reads the config and compares."""
+        attempts = GET_CONNECT_ATTEMPTS if method == "GET" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._request_once(method, path, what, data, headers)
+            except CaddyUnreachableError as exc:
+                if attempt == attempts or not exc.retryable:
+                    raise
+                time.sleep(GET_CONNECT_BACKOFF * attempt)
+
+    def _request_once(self, method, path, what, data=None, headers=None):
         all_headers = dict(self.headers)
         all_headers.update(headers or {})
         url = self.base + quote(path, safe="/@:-._~")
@@ -434,13 +458,15 @@ class CaddyAdmin:
             else:
                 how = "did not answer within %s s" % self.timeout
             maybe = "" if method == "GET" else "; the change may or may not have been applied, run again to see"
-            raise CaddyUnreachableError("%s failed: Caddy admin API at %s %s%s" % (what, self.admin_url, how, maybe))
+            raise CaddyUnreachableError("%s failed: Caddy admin API at %s %s%s" % (what, self.admin_url, how, maybe),
+                                        retryable=isinstance(exc, RemoteDisconnected))
         except (URLError, UrlsConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
+            retryable = isinstance(reason, (ConnectionRefusedError, ConnectionResetError))
             if isinstance(reason, (socket.timeout, TimeoutError)):
                 reason = "no connection within %s s" % self.timeout
             raise CaddyUnreachableError("%s failed: Caddy admin API at %s is unreachable: %s"
-                                        % (what, self.admin_url, reason))
+                                        % (what, self.admin_url, reason), retryable=retryable)
 
     def get_json(self, path, what):
         """``(parsed, raw body, etag, etag source)`` of ``GET <path>``."""

@@ -144,7 +144,21 @@ class Caddy:
         self.startup_requests = len(self.admin_requests())
 
     def request(self, method, path, body=None, headers=None):
-        """(status, header list, body) of one admin API request."""
+        """(status, header list, body) of one admin API request. Caddy swaps its admin
+        listener on each config load: a GET refused or reset just then is tried again."""
+        for attempt in range(5 if method == "GET" else 1):
+            try:
+                return self._request_once(method, path, body, headers)
+            except (ConnectionRefusedError, ConnectionResetError):
+                if method != "GET" or attempt == 4:
+                    raise
+                time.sleep(0.1)
+
+    def settle(self):
+        """Wait until the admin API answers again after a config change."""
+        self.request("GET", "/config/")
+
+    def _request_once(self, method, path, body=None, headers=None):
         if self.unix_socket:
             conn = http.client.HTTPConnection("localhost", timeout=10)
             conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -230,6 +244,7 @@ class ConflictProxy:
                     if self.command != "GET" and state["left"] > 0:
                         state["left"] -= 1
                         meddle()
+                        caddy.settle()
                     keep = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "if-match")}
                     status, headers, data = caddy.request(self.command, self.path, body, keep)
                 except Exception as exc:  # pylint: disable=broad-except

@@ -421,3 +421,45 @@ def test_client_timeouts_say_whether_a_write_may_have_happened(method, exc, need
     for needle in needles:
         assert needle in str(err.value)
     assert ("may or may not" in str(err.value)) is (method != "GET")
+
+
+@pytest.mark.parametrize("exc", [URLError(ConnectionRefusedError(111, "Connection refused")),
+                                 ConnectionResetError(104, "reset"),
+                                 _caddy.RemoteDisconnected("closed")])
+def test_client_get_is_retried_while_caddy_swaps_its_admin_listener(monkeypatch, exc):
+    monkeypatch.setattr(_caddy.time, "sleep", lambda seconds: None)
+    failures = [exc, exc]
+
+    def answer(call):
+        if failures:
+            raise failures.pop()
+        return FakeResponse(b"{}")
+    opener = Opener(answer)
+    assert CaddyAdmin("http://127.0.0.1:1", opener=opener).get_config()[0] == {}
+    assert len(opener.calls) == 3
+
+
+def test_client_get_gives_up_and_a_write_is_never_retried(monkeypatch):
+    monkeypatch.setattr(_caddy.time, "sleep", lambda seconds: None)
+
+    def answer(call):
+        raise ConnectionResetError(104, "reset")
+    opener = Opener(answer)
+    with pytest.raises(CaddyUnreachableError):
+        CaddyAdmin("http://127.0.0.1:1", opener=opener).request("GET", "/config/", "Reading")
+    assert len(opener.calls) == _caddy.GET_CONNECT_ATTEMPTS
+    opener.calls.clear()
+    with pytest.raises(CaddyUnreachableError):
+        CaddyAdmin("http://127.0.0.1:1", opener=opener).request("PATCH", "/config/x", "Writing", data=b"[]")
+    assert len(opener.calls) == 1
+
+
+def test_client_timeout_is_not_retried(monkeypatch):
+    monkeypatch.setattr(_caddy.time, "sleep", lambda seconds: None)
+
+    def answer(call):
+        raise socket.timeout("timed out")
+    opener = Opener(answer)
+    with pytest.raises(CaddyUnreachableError):
+        CaddyAdmin("http://127.0.0.1:1", opener=opener).request("GET", "/config/", "Reading")
+    assert len(opener.calls) == 1
