@@ -13,7 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import recreate_outage  # noqa: E402  (path set above)
+import blue_green_switch  # noqa: E402  (path set above)
+import recreate_outage  # noqa: E402
 from common import HERE, ROOT, median, run  # noqa: E402
 
 
@@ -84,6 +85,7 @@ def report(results):
         bk["collection_api_mb_s"], bk["api_ratio_to_raw"]))
     lines.append("| volume restore, MB/s | %s | %s s (manual restore) | | | |" % (
         bk["collection_restore_mb_s"], r2(bk["manual_restore_s"])))
+    lines += blue_green_switch.report_lines(results["blue_green"]) if "blue_green" in results else []
     lines += ["", "The recreate rollback's wall time includes the whole flow (lock, plan, backup of the config, "
               "execute, verify, record); the outage is what the probe saw. `docker compose up` inside it took %s s (median)."
               % rc["collection_compose_up_s"], ""]
@@ -111,6 +113,8 @@ def main():
     recreate_samples = recreate_outage.main(reps)
     results["recreate"] = recreate_rows(recreate_samples)
     results["backup"] = backup_rows(reps)
+    results["blue_green_samples"] = blue_green_switch.main(reps)
+    results["blue_green"] = blue_green_switch.rows(results["blue_green_samples"])
     with open(os.path.join(out, "results.json"), "w") as handle:
         json.dump(dict(results, backup={k: v for k, v in results["backup"].items() if k != "samples"},
                        backup_samples=results["backup"]["samples"], recreate_samples=[{k: v for k, v in s.items() if k != "timeline"} for s in recreate_samples["collection"]],

@@ -67,9 +67,12 @@ class ReleaseApplier:
             found.setdefault(service, (container["Id"], container.get("Image")))
         return found
 
-    def pins(self, release):
+    def pins(self, release, only=None):
+        """Service -> keep tag, for the services (all, or those in only) whose tag moved."""
         pins = {}
         for name, svc in sorted(release["services"].items()):
+            if only is not None and name not in only:
+                continue
             ref = svc.get("image")
             if ref and self.store.image_id(ref) == svc["image_id"]:
                 continue

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from ansible_collections.ops.rollback.plugins.module_utils._blue_green import color_project, load_state
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli
 from ansible_collections.ops.rollback.plugins.module_utils._releases import (
     ReleaseError,
     add_or_touch,
@@ -46,7 +48,12 @@ class ReleaseStore:
         """Image reference, image ID and digests of each service of the resolved config: the
         image the service's running container uses, or what its reference resolves to locally."""
         by_service = {}
-        for container in self.cli.project_containers():
+        containers = list(self.cli.project_containers())
+        active = load_state(self.state_dir, self.stack).get("active")
+        if active:
+            # A blue-green stack: the switchable services run in the active color's project.
+            containers += DockerCli(self.module, None, color_project(self.stack, active)).project_containers()
+        for container in containers:
             labels = container.get("Config", {}).get("Labels") or {}
             service = labels.get("com.docker.compose.service")
             if service and container.get("State", {}).get("Running"):

@@ -9,6 +9,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 from urllib.error import HTTPError, URLError
 
 import pytest
@@ -330,3 +331,192 @@ def test_bad_options_fail_before_any_request(caddy, capsys, args, needle):
     result = run_module(capsys, **args)
     assert result["failed"] is True and needle in result["msg"], result["msg"]
     assert caddy.requests == []
+
+
+# -- snippet and caddyfile: the switch on disk too --------------------------------------------
+SNIPPET_HEAD = "# Managed by ops.rollback.caddy_upstream: the upstreams of %s. Edits are overwritten.\n"
+
+
+class FakeAdapt:
+    """Stands in for `caddy adapt` through AnsibleModule.run_command: the Caddyfile is the one
+    of base_config() (so no @id), and the app.test proxy takes its `to` from the snippet when
+    `imports` is true, keeps 127.0.0.1:8081 otherwise. Records argv and how many writes the
+    fake Caddy had seen at that moment."""
+
+    def __init__(self, caddy, snippet):
+        self.caddy = caddy
+        self.snippet = snippet
+        self.imports = True
+        self.fail = None          # (rc, stderr)
+        self.calls = []
+
+    def __call__(self, args, **kwargs):
+        self.calls.append((list(args), kwargs.get("cwd"), len(self.caddy.writes())))
+        if self.fail:
+            return self.fail[0], "", self.fail[1]
+        config = base_config()
+        for match in _caddy.walk_handlers(config):
+            match.handler.pop("@id", None)
+        handler = _caddy.get_at_path(config, APP)
+        if self.imports:
+            with open(self.snippet) as handle:
+                line = [text for text in handle.read().splitlines() if text.startswith("to ")][0]
+            handler["upstreams"] = [{"dial": d} for d in line.split()[1:]]
+        else:
+            handler["upstreams"] = [{"dial": "127.0.0.1:8081"}]
+        return 0, json.dumps(config), ""
+
+
+@pytest.fixture
+def on_disk(caddy, tmp_path, monkeypatch):
+    """Paths of a snippet (not there yet), a Caddyfile and an executable `caddy`; the fake
+    `caddy adapt` is `on_disk["adapt"]`."""
+    caddyfile = tmp_path / "Caddyfile"
+    caddyfile.write_text("app.test {\n\treverse_proxy {\n\t\timport upstreams/app.caddy\n\t}\n}\n")
+    binary = tmp_path / "caddy"
+    binary.write_text("#!/bin/sh\nexit 1\n")
+    binary.chmod(0o755)
+    (tmp_path / "upstreams").mkdir()
+    snippet = str(tmp_path / "upstreams" / "app.caddy")
+    adapt = FakeAdapt(caddy, snippet)
+    monkeypatch.setattr(caddy_upstream.AnsibleModule, "run_command", adapt)
+    return dict(snippet=snippet, caddyfile=str(caddyfile), caddy_binary=str(binary), adapt=adapt)
+
+
+def disk_args(on_disk, **args):
+    args.update(snippet=on_disk["snippet"], caddyfile=on_disk["caddyfile"], caddy_binary=on_disk["caddy_binary"])
+    return args
+
+
+def read_text(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def test_snippet_is_written_and_checked_before_the_api_write(caddy, capsys, on_disk):
+    result = run_module(capsys, **disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001", "127.0.0.1:9002"]))
+    assert result["rc"] == 0 and result["changed"] is True and result["snippet_changed"] is True
+    assert read_text(on_disk["snippet"]) == (SNIPPET_HEAD % "host app.test") + "to 127.0.0.1:9001 127.0.0.1:9002\n"
+    assert oct(os.stat(on_disk["snippet"]).st_mode & 0o777) == "0o644"
+    argv, cwd, writes_before = on_disk["adapt"].calls[0]
+    assert argv == [on_disk["caddy_binary"], "adapt", "--config", on_disk["caddyfile"], "--adapter", "caddyfile"]
+    assert cwd == os.path.dirname(on_disk["caddyfile"]) and writes_before == 0
+    assert caddy.writes() == [("PATCH", APP + "/upstreams")]
+    assert dials_at(caddy, APP) == ["127.0.0.1:9001", "127.0.0.1:9002"]
+
+
+def test_snippet_check_real_check_real(caddy, capsys, on_disk):
+    args = disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001"])
+    assert [run_module(capsys, check=check, **args)["changed"] for check in (True, False, True, False)] == \
+        [True, True, False, False]
+    assert len(caddy.writes()) == 1 and len(on_disk["adapt"].calls) == 1
+
+
+def test_check_mode_writes_no_snippet_and_diffs_both(caddy, capsys, on_disk):
+    result = run_module(capsys, check=True, diff=True, **disk_args(on_disk, host="app.test",
+                                                                   upstreams=["127.0.0.1:9001"]))
+    assert result["changed"] is True and result["snippet_changed"] is True
+    assert not os.path.exists(on_disk["snippet"]) and caddy.writes() == [] and on_disk["adapt"].calls == []
+    upstreams, snippet = result["diff"]
+    assert upstreams["before"] == {"upstreams": ["127.0.0.1:8081", "127.0.0.1:8082"]}
+    assert upstreams["after"] == {"upstreams": ["127.0.0.1:9001"]}
+    assert snippet == dict(before_header=on_disk["snippet"] + " (absent)", after_header=on_disk["snippet"],
+                           before="", after=(SNIPPET_HEAD % "host app.test") + "to 127.0.0.1:9001\n")
+
+
+def test_only_a_stale_snippet_is_rewritten_without_api_write(caddy, capsys, on_disk):
+    assert run_module(capsys, host="app.test", upstreams=["127.0.0.1:9001"])["changed"] is True
+    with open(on_disk["snippet"], "w") as handle:
+        handle.write("to 127.0.0.1:8081\n")
+    os.chmod(on_disk["snippet"], 0o600)
+    result = run_module(capsys, diff=True, **disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001"]))
+    assert result["changed"] is True and result["snippet_changed"] is True
+    assert result["previous_upstreams"] == result["upstreams"] == ["127.0.0.1:9001"]
+    assert [d["before"] for d in result["diff"]] == ["to 127.0.0.1:8081\n"]
+    assert len(caddy.writes()) == 1 and len(on_disk["adapt"].calls) == 1
+    assert read_text(on_disk["snippet"]).endswith("\nto 127.0.0.1:9001\n")
+    assert oct(os.stat(on_disk["snippet"]).st_mode & 0o777) == "0o600"
+
+
+def test_caddyfile_without_the_import_fails_restores_and_sends_nothing(caddy, capsys, on_disk):
+    with open(on_disk["snippet"], "w") as handle:
+        handle.write("to 127.0.0.1:8081 127.0.0.1:8082\n")
+    on_disk["adapt"].imports = False
+    before = copy.deepcopy(caddy.config)
+    result = run_module(capsys, **disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001"]))
+    assert result["failed"] is True and result["changed"] is False and result["snippet_changed"] is False
+    assert result["msg"].startswith("Checking Caddyfile %s with snippet %s failed: the reverse_proxy handler "
+                                    "(host=app.test) at %s in the adapted Caddyfile proxies to 127.0.0.1:8081, not "
+                                    "exactly to 127.0.0.1:9001" % (on_disk["caddyfile"], on_disk["snippet"], APP))
+    assert result["msg"].endswith("got back its previous content; nothing was sent to Caddy's admin API")
+    assert read_text(on_disk["snippet"]) == "to 127.0.0.1:8081 127.0.0.1:8082\n"
+    assert caddy.writes() == [] and caddy.config == before
+
+
+def test_adapt_error_names_caddyfile_snippet_and_stderr(caddy, capsys, on_disk):
+    on_disk["adapt"].fail = (1, "Error: adapting config using caddyfile: Caddyfile:3: unrecognized directive: imprt")
+    result = run_module(capsys, **disk_args(on_disk, handler_id="app", upstreams=["127.0.0.1:9001"]))
+    assert result["failed"] is True and result["changed"] is False
+    for needle in (on_disk["caddyfile"], on_disk["snippet"], "exited with 1", "unrecognized directive: imprt",
+                   "was removed again (it did not exist before)"):
+        assert needle in result["msg"]
+    assert not os.path.exists(on_disk["snippet"]) and caddy.writes() == []
+
+
+def test_handler_id_is_checked_at_its_live_path_in_the_adapted_caddyfile(caddy, capsys, on_disk):
+    result = run_module(capsys, **disk_args(on_disk, handler_id="app", upstreams=["127.0.0.1:9001"]))
+    assert result["changed"] is True and result["snippet_changed"] is True
+    assert read_text(on_disk["snippet"]).startswith(SNIPPET_HEAD % "handler @id app")
+    # a Caddyfile that does not feed that handler from the snippet: refused, saying where it looked
+    on_disk["adapt"].imports = False
+    result = run_module(capsys, **disk_args(on_disk, handler_id="app", upstreams=["127.0.0.1:9002"]))
+    assert "(config_path=%s (where handler_id=app is in the live config; a Caddyfile cannot write @id))" \
+        % APP in result["msg"]
+    assert read_text(on_disk["snippet"]).endswith("to 127.0.0.1:9001\n") and len(caddy.writes()) == 1
+
+
+def test_failed_api_write_restores_the_snippet(caddy, capsys, on_disk):
+    with open(on_disk["snippet"], "w") as handle:
+        handle.write("old\n")
+    counter = iter(range(100))
+    caddy.before_write.append(lambda fake: fake.config.update(meddled=next(counter)))
+    result = run_module(capsys, **disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001"], retries=0))
+    assert result["failed"] is True and result["changed"] is False and result["snippet_changed"] is False
+    assert "HTTP 412" in result["msg"]
+    assert result["msg"].endswith("; snippet %s got back its previous content" % on_disk["snippet"])
+    assert read_text(on_disk["snippet"]) == "old\n" and len(on_disk["adapt"].calls) == 1
+
+
+def test_snippet_without_caddyfile_is_written_unchecked(caddy, capsys, on_disk):
+    result = run_module(capsys, snippet=on_disk["snippet"], host="app.test", upstreams=["127.0.0.1:9001"])
+    assert result["changed"] is True and result["snippet_changed"] is True
+    assert on_disk["adapt"].calls == [] and os.path.exists(on_disk["snippet"])
+
+
+def test_without_snippet_nothing_on_disk(caddy, capsys):
+    result = run_module(capsys, handler_id="app", upstreams=["127.0.0.1:9001"])
+    assert result["snippet_changed"] is False
+
+
+@pytest.mark.parametrize("change, needle", [
+    (dict(snippet=None), "missing parameter(s) required by 'caddyfile': snippet"),
+    (dict(caddy_binary="/nonexistent/caddy"), "caddy_binary /nonexistent/caddy is not an executable program"),
+    (dict(caddy_binary="no-such-caddy-binary"), "caddy_binary no-such-caddy-binary is not an executable"),
+    (dict(caddyfile="/nonexistent/Caddyfile"), "caddyfile /nonexistent/Caddyfile does not exist"),
+])
+def test_bad_snippet_options_fail_before_any_request(caddy, capsys, on_disk, change, needle):
+    args = disk_args(on_disk, host="app.test", upstreams=["127.0.0.1:9001"])
+    args.update(change)
+    result = run_module(capsys, **args)
+    assert result["failed"] is True and needle in result["msg"], result["msg"]
+    assert caddy.requests == [] and on_disk["adapt"].calls == []
+
+
+def test_snippet_directory_must_exist(caddy, capsys, on_disk, tmp_path):
+    missing = str(tmp_path / "nope" / "app.caddy")
+    for check in (True, False):
+        result = run_module(capsys, check=check, snippet=missing, host="app.test", upstreams=["127.0.0.1:9001"])
+        assert result["failed"] is True
+        assert result["msg"] == "Snippet %s cannot be written: its directory %s does not exist" % (
+            missing, tmp_path / "nope")
+    assert caddy.writes() == []

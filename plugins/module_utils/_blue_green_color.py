@@ -1,0 +1,109 @@
+# Copyright: Contributors to the ops.rollback collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Start or stop one color project of a blue-green stack (see _blue_green.py for the model)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
+    BlueGreenError,
+    color_compose_path,
+    color_dir,
+    color_model,
+    color_project,
+    dial,
+    model_bytes,
+    networks_needed,
+)
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import COMPOSE_SERVICE_LABEL, DockerCli
+from ansible_collections.ops.rollback.plugins.module_utils._release_apply import ReleaseApplier
+from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError, find_release, load_ledger
+from ansible_collections.ops.rollback.plugins.module_utils._state_files import ensure_dir, write_bytes_atomic
+
+
+class ColorRunner:
+    def __init__(self, module, store, services, color, network=None):
+        self.module = module
+        self.store = store
+        self.stack = store.stack
+        self.services = services
+        self.color = color
+        self.network = network
+        self.project = color_project(self.stack, color)
+        self.dir = color_dir(store.state_dir, self.stack, color)
+        self.compose_path = color_compose_path(store.state_dir, self.stack, color)
+        self.cli = DockerCli(module, self.dir, self.project, [self.compose_path])
+
+    def containers(self):
+        """Service -> (container ID, image ID, running) of the color's containers."""
+        found = {}
+        for container in self.cli.project_containers():
+            service = (container.get("Config", {}).get("Labels") or {}).get(COMPOSE_SERVICE_LABEL)
+            running = bool((container.get("State") or {}).get("Running"))
+            if service not in found or running:
+                found[service] = (container["Id"], container.get("Image"), running)
+        return found
+
+    def hints(self):
+        """What the caller needs to verify the color and point the proxy at it."""
+        return {
+            "color": self.color,
+            "project": self.project,
+            "project_dir": self.dir,
+            "files": [self.compose_path],
+            "upstreams": {s["name"]: dial(s, self.color) for s in self.services},
+            "base_urls": {s["name"]: "http://%s" % dial(s, self.color) for s in self.services},
+        }
+
+    def start(self, release_id, wait_timeout=120):
+        release = find_release(load_ledger(self.store.state_dir, self.stack), release_id)
+        if release is None:
+            raise ReleaseError("release %s is not in the ledger of stack %s" % (release_id, self.stack))
+        resolved = self.store.stored_resolved(release)
+        if not resolved.get("services"):
+            raise ReleaseError("release %s has no stored resolved config (%s/resolved.json)" % (release_id, self.store.path(release_id)))
+        names = [s["name"] for s in self.services]
+        pins = ReleaseApplier(self.module, self.store.cli, self.store).pins(release, only=names)
+        images = {n: pins.get(n) or release["services"][n]["image"] or release["services"][n]["image_id"]
+                  for n in names if n in release["services"]}
+        network = self.network or ((resolved.get("networks") or {}).get("default") or {}).get("name") or "%s_default" % self.stack
+        model = color_model(resolved, self.services, self.color, network, images)
+        for name in networks_needed(model):
+            rc, _out, _err = self.store.cli.run("Looking up network %s" % name, ["network", "inspect", name], check=False)
+            if rc != 0:
+                raise BlueGreenError("network %s does not exist: start the shared project %s (its stateful services) first, "
+                                     "or name an existing network" % (name, self.stack))
+        data = model_bytes(model)
+        try:
+            with open(self.compose_path, "rb") as handle:
+                same_file = handle.read() == data
+        except FileNotFoundError:
+            same_file = False
+        before = self.containers()
+        stale = sorted(n for n in names if not (before.get(n) and before[n][2] and before[n][1] == release["services"][n]["image_id"]))
+        result = dict(self.hints(), changed=not same_file or bool(stale), release_id=release_id, pinned=pins,
+                      services_to_start=stale, compose_up_s=0.0)
+        if not result["changed"] or self.module.check_mode:
+            return result
+        ensure_dir(os.path.dirname(self.dir))
+        ensure_dir(self.dir)
+        # The resolved config holds the .env's values: owner-only, like the .env itself.
+        write_bytes_atomic(self.compose_path, data, mode=0o600)
+        started = time.monotonic()
+        self.cli.compose("Starting release %s in color project %s" % (release_id, self.project),
+                         ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"])
+        result["compose_up_s"] = round(time.monotonic() - started, 2)
+        return result
+
+    def stop(self):
+        before = self.containers()
+        result = dict(self.hints(), changed=bool(before), stopped=sorted(s for s in before if s))
+        if before and not self.module.check_mode:
+            # By project name alone: the containers' labels say what to remove, even when the
+            # color's compose file is gone. Volumes stay: they are the shared project's.
+            self.store.cli.run("Stopping color project %s" % self.project,
+                               ["compose", "--project-name", self.project, "down", "--remove-orphans"])
+        return result
