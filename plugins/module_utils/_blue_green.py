@@ -147,7 +147,8 @@ def color_model(resolved, services, color, network, images):
         for mount in spec.get("volumes") or []:
             if isinstance(mount, dict) and mount.get("type") == "volume" and mount.get("source"):
                 used_volumes.add(mount["source"])
-    volumes = {k: v for k, v in (resolved.get("volumes") or {}).items() if k in used_volumes}
+    # External: they belong to the shared project (see ColorRunner.ensure_volumes).
+    volumes = {k: dict(v or {}, external=True) for k, v in (resolved.get("volumes") or {}).items() if k in used_volumes}
     if volumes:
         model["volumes"] = volumes
     for key in ("secrets", "configs"):
@@ -158,6 +159,11 @@ def color_model(resolved, services, color, network, images):
 
 def model_bytes(model):
     return (json.dumps(model, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def volumes_needed(model):
+    """(key, name) of the named volumes the color uses."""
+    return sorted((key, vol.get("name") or key) for key, vol in (model.get("volumes") or {}).items())
 
 
 def networks_needed(model):

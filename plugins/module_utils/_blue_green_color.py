@@ -17,6 +17,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
     dial,
     model_bytes,
     networks_needed,
+    volumes_needed,
 )
 from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import COMPOSE_SERVICE_LABEL, DockerCli
 from ansible_collections.ops.rollback.plugins.module_utils._release_apply import ReleaseApplier
@@ -88,6 +89,7 @@ class ColorRunner:
                       services_to_start=stale, compose_up_s=0.0)
         if not result["changed"] or self.module.check_mode:
             return result
+        self.ensure_volumes(model)
         ensure_dir(os.path.dirname(self.dir))
         ensure_dir(self.dir)
         # The resolved config holds the .env's values: owner-only, like the .env itself.
@@ -97,6 +99,17 @@ class ColorRunner:
                          ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"])
         result["compose_up_s"] = round(time.monotonic() - started, 2)
         return result
+
+    def ensure_volumes(self, model):
+        """Create the named volumes the color uses that do not exist yet, labelled as the
+        shared project's (as Compose would label them), so that neither color owns them and
+        the shared project accepts them."""
+        for key, name in volumes_needed(model):
+            rc, _out, _err = self.store.cli.run("Looking up volume %s" % name, ["volume", "inspect", name], check=False)
+            if rc != 0:
+                self.store.cli.run("Creating volume %s" % name,
+                                   ["volume", "create", "--label", "com.docker.compose.project=%s" % self.stack,
+                                    "--label", "com.docker.compose.volume=%s" % key, name])
 
     def stop(self):
         before = self.containers()

@@ -15,7 +15,7 @@ description:
     C(<project_name>-green), each on its own host ports.
   - With O(state=started), starts the release O(release_id) in the color O(color). The color
     project is generated from the release's resolved config (stored by
-    M(ops.rollback.release_record)): only the switchable services, published on the color's
+    M(ops.rollback.release_record)) - only the switchable services, published on the color's
     ports, joined to the shared project's network (which must exist), with the release's images
     (its keep tags when a tag moved). Named volumes keep their resolved names, so both colors
     share the shared project's data.

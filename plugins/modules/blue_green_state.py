@@ -13,9 +13,10 @@ description:
   - The active color of a blue-green stack and the release each color runs are kept in
     C(<state_dir>/<project_name>/blue_green.json) on the host.
   - With O(state=read), returns them, plus the color a release goes to (O(release_id)).
-  - With O(state=active), records O(color) as the active color running O(release_id), and puts
-    the release's compose files and C(.env) into O(project_dir), so that the project directory
-    always describes what serves (what M(ops.rollback.release_record) and the rollback read).
+  - With O(state=active), records O(color) as the active color running O(release_id), makes it
+    the ledger's current release, and puts the release's compose files and C(.env) into
+    O(project_dir), so that the project directory always describes what serves (what
+    M(ops.rollback.release_record) and the rollback read).
 extends_documentation_fragment:
   - ops.rollback.attributes
   - ops.rollback.state
@@ -169,9 +170,13 @@ def activate(module, p, state):
     # A release that passed the switch's checks (on its own ports and through the proxy) is
     # healthy; a failed or rolled-back one keeps its status.
     mark_healthy = p["verified"] and release.get("status", "unverified") == "unverified"
-    changed = state_changed or bool(writes or removes) or mark_healthy
-    if mark_healthy and not module.check_mode:
-        set_status(ledger, p["release_id"], "healthy")
+    # The release that serves is the ledger's current one (what the next rollback leaves).
+    make_current = ledger.get("current") != p["release_id"]
+    changed = state_changed or bool(writes or removes) or mark_healthy or make_current
+    if (mark_healthy or make_current) and not module.check_mode:
+        if mark_healthy:
+            set_status(ledger, p["release_id"], "healthy")
+        ledger["current"] = p["release_id"]
         save_ledger(p["state_dir"], p["project_name"], ledger)
     if changed and not module.check_mode:
         for name in writes:

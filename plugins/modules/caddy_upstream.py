@@ -275,7 +275,7 @@ class CaddyUpstream:
             binary = None
             if caddyfile:
                 if not os.path.isfile(caddyfile):
-                    raise CaddyError("Invalid options: caddyfile %s does not exist" % caddyfile)
+                    raise CaddyError("Invalid options: caddyfile %s does not exist or is not a file" % caddyfile)
                 binary = self.caddy_binary(params["caddy_binary"])
             self.snippet = Snippet(params["snippet"], caddyfile, binary, self.module.run_command)
 

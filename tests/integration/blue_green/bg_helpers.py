@@ -53,6 +53,16 @@ def failure_messages(run):
     return found
 
 
+def changed_tasks(run):
+    """Names of the tasks that reported a change in a JSON-callback run."""
+    found = []
+    for play in (run.report or {}).get("plays", []):
+        for task in play.get("tasks", []):
+            if any(result.get("changed") for result in task["hosts"].values()):
+                found.append(task["task"]["name"])
+    return found
+
+
 # -- the stack ---------------------------------------------------------------------------
 class BlueGreenStack(Stack):
     """stack.py's Stack in the blue-green model. `port` (WEB_PORT of .env) is the blue port."""
@@ -451,6 +461,7 @@ class Switch:
         results = run.task_results("Switch | Report the result")
         self.result = results[0].get("blue_green_switch_result") if results else None
         self.messages = failure_messages(run)
+        self.changed_tasks = changed_tasks(run)
         self.text = " | ".join(self.messages) or output(run)[-6000:]
 
 

@@ -68,6 +68,7 @@ def test_blue_green_rollback_under_load_drops_nothing(bg):
     finally:
         summary = probe.stop(min_total=MIN_REQUESTS)
     text = " ".join((run.stdout + run.stderr).split())
+    print("probe during the rollback:", summary, probe.client_transitions(), probe.raw_overall_transitions())
     assert run.rc == 0, text[-6000:]
     # bounded, and it saw the whole rollback
     assert summary["limit"] != "time", summary
@@ -96,7 +97,7 @@ def test_same_release_again_changes_nothing(bg):
     state = bg.stack.state()
     switch = bg.switch(release_id)
     assert switch.rc == 0, switch.text
-    assert switch.result["changed"] is False, switch.result
+    assert switch.result["changed"] is False, (switch.result, "changed:", switch.changed_tasks)
     assert switch.result["active_color"] == color, switch.result
     after = bg.picture()
     assert after["writes"] == before["writes"], "Caddy got a config write: %s" % bg.caddy.admin_writes()[before["writes"]:]

@@ -18,6 +18,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
     model_bytes,
     networks_needed,
     save_state,
+    volumes_needed,
     target_color,
 )
 
@@ -84,7 +85,8 @@ def test_the_color_model_has_only_the_switchable_services_on_the_color_port():
     assert web["environment"] == {"APP_SECRET": "s3cret"}
     assert model["networks"] == {"default": {"name": "shop_default", "external": True}}
     # The color shares the shared project's named volume; unused volumes are left out.
-    assert model["volumes"] == {"webdata": {"name": "shop_webdata"}}
+    assert model["volumes"] == {"webdata": {"name": "shop_webdata", "external": True}}
+    assert volumes_needed(model) == [("webdata", "shop_webdata")]
     assert networks_needed(model) == ["shop_default"]
     # The input is not modified.
     assert RESOLVED["services"]["web"]["ports"][0]["published"] == "18080"
