@@ -104,7 +104,7 @@ def manual_backup(size_mb):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--size-mb", type=int, default=int(os.environ.get("SIZE_MB", "512")))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--output")

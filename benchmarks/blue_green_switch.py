@@ -11,6 +11,7 @@ probe.py) on the same Caddy binary (`caddy` on PATH, as the runbook uses it). Th
 with scale_down_delay 0; its time is taken from the role's start to its end, stopping the
 old color included, and the whole ansible-playbook process is reported beside it.
 """
+import datetime
 import json
 import os
 import shutil
@@ -150,7 +151,7 @@ class Bench:
             return [r for r in json.load(handle)["releases"] if r.get("version") == tag][-1]["id"]
 
     def switch(self, release_id):
-        """(process wall s, the role's own s, its result) of one switch."""
+        """(process wall s, the role's own s, its result, its slowest tasks) of one switch."""
         path = BASE + "/switch.yml"
         with open(path, "w") as handle:
             handle.write(PLAYBOOK)
@@ -170,26 +171,37 @@ class Bench:
         report = json.loads(proc.stdout[proc.stdout.index("{"):])
         msg = [h for p in report["plays"] for t in p["tasks"] if t["task"]["name"] == "Bench | Report"
                for h in t["hosts"].values()][0]["msg"]
-        return wall, float(msg["role_s"]), msg["result"]
+        return wall, float(msg["role_s"]), msg["result"], slowest_tasks(report)
+
+
+def slowest_tasks(report, count=6):
+    """[(seconds, task name), ...] of the slowest tasks of a JSON-callback report."""
+    def seconds(task):
+        start, end = (datetime.datetime.fromisoformat(task["duration"][k].replace("Z", "+00:00")) for k in ("start", "end"))
+        return (end - start).total_seconds()
+    tasks = [(round(seconds(t["task"]), 2), t["task"]["name"]) for p in report["plays"] for t in p["tasks"]]
+    return sorted(tasks, reverse=True)[:count]
 
 
 def collection_once():
     bench = Bench()
     try:
         bench.setup()
+        # Both releases are recorded before any color runs: record_release reads the images of
+        # a running active color, so v2 recorded while v1 serves would get v1's image ID.
         v1 = bench.record("v1")
-        bench.switch(v1)                       # v1 serves from blue; not measured
         v2 = bench.record("v2")
+        bench.switch(v1)                       # v1 serves from blue; not measured
         probe = Probe("http://127.0.0.1:%d/" % bench.proxy).start()
         time.sleep(2)
         started = probe.mark()
-        wall, role_s, result = bench.switch(v2)
+        wall, role_s, result, slowest = bench.switch(v2)
         ended = probe.mark()
         time.sleep(3)
         summary = probe.stop()
         running = run(["docker", "ps", "-q", "--filter", "label=com.docker.compose.project=%s-blue" % STACK]).stdout.split()
         return {"wall_s": round(wall, 2), "role_s": round(role_s, 2), "probe": summary,
-                "version_changes": version_changes(probe.events), "result": result,
+                "version_changes": version_changes(probe.events), "result": result, "slowest_tasks": slowest,
                 "old_color_stopped": not running, "window": [round(started, 3), round(ended, 3)]}
     finally:
         bench.teardown()
@@ -212,7 +224,7 @@ def rows(samples):
     coll, book = samples["collection"], [s for s in samples["runbook"] if s]
     role_s = median([s["role_s"] for s in coll])
     wall_s = median([s["wall_s"] for s in coll])
-    book_s = median([s["wall_s"] for s in book])
+    book_s = median([round(s["wall_s"], 2) for s in book])
     ratio = round(role_s / book_s, 2) if role_s is not None and book_s else None
     return {
         "collection_role_s": role_s, "collection_playbook_wall_s": wall_s, "runbook_wall_s": book_s,

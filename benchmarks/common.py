@@ -22,8 +22,8 @@ def baseline_script(name):
 
 
 def run(argv, **kwargs):
-    kwargs.setdefault("check", True)
-    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    check = kwargs.pop("check", True)
+    return subprocess.run(argv, capture_output=True, text=True, check=check, **kwargs)
 
 
 def playbook(name, extra_vars, check=False, env=None):

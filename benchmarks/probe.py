@@ -39,7 +39,7 @@ class Probe:
 
     def start(self):
         self.t0 = time.monotonic()
-        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(self.workers)]
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _worker in range(self.workers)]
         for thread in self._threads:
             thread.start()
         return self

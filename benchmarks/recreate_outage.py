@@ -72,7 +72,7 @@ def runbook_once():
 def main(reps=3):
     build_baseline_images()
     samples = {"collection": [], "runbook": [], "runbook_blue_green": []}
-    for _ in range(reps):
+    for _rep in range(reps):
         samples["collection"].append(collection_once())
         book = runbook_once()
         samples["runbook"].append(book.get("recreate"))

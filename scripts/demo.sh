@@ -4,7 +4,9 @@
 #      each deploy is recorded as a release (ops.rollback.record_release);
 #   2. ops.rollback.verify checks it;
 #   3. ops.rollback.backup backs it up, the demo deletes rows, ops.rollback.restore brings them back;
-#   4. ops.rollback.rollback shows the dry run, then rolls back to v1 and prints the report.
+#   4. ops.rollback.rollback shows the dry run, then rolls back to v1 and prints the report;
+#   5. scripts/demo_blue_green.sh: the same stack behind Caddy, deployed blue-green and rolled
+#      back blue-green under a probe that counts failed requests.
 # Every run starts from a clean demo stack, so running it again gives the same result.
 # `scripts/demo.sh down` removes the stack, its data and its state.
 set -euo pipefail
@@ -22,7 +24,7 @@ down() {
     | xargs -r docker image rm --no-prune >/dev/null 2>&1 || true
   rm -rf "$base"
 }
-if [ "${1:-}" = down ]; then down; exit 0; fi
+if [ "${1:-}" = down ]; then "$root/scripts/demo_blue_green.sh" down; down; exit 0; fi
 
 deploy() {  # $1: version
   sed "s/^APP_VERSION=.*/APP_VERSION=$1/" "$root/demo/stack/env.example" > "$dir/.env"
@@ -69,3 +71,6 @@ echo "the app now says: $(curl -fsS http://127.0.0.1:18080/)  rows: $(rows)"
 report=$(ls -t "$base"/state/$project/reports/*.md | head -n 1)
 say "The rollback report ($report)"
 cat "$report"
+
+say "Blue-green behind Caddy (scripts/demo_blue_green.sh)"
+"$root/scripts/demo_blue_green.sh"

@@ -48,16 +48,12 @@ class ReleaseStore:
         """Image reference, image ID and digests of each service of the resolved config: the
         image the service's running container uses, or what its reference resolves to locally."""
         by_service = {}
-        containers = list(self.cli.project_containers())
-        active = load_state(self.state_dir, self.stack).get("active")
-        if active:
-            # A blue-green stack: the switchable services run in the active color's project.
-            containers += DockerCli(self.module, None, color_project(self.stack, active)).project_containers()
-        for container in containers:
+        for container in self.cli.project_containers():
             labels = container.get("Config", {}).get("Labels") or {}
             service = labels.get("com.docker.compose.service")
             if service and container.get("State", {}).get("Running"):
                 by_service.setdefault(service, container.get("Image"))
+        by_service.update(self.active_color_images(resolved))
         services = {}
         for name, spec in sorted((resolved.get("services") or {}).items()):
             ref = spec.get("image")
@@ -67,6 +63,23 @@ class ReleaseStore:
             info = self.cli.inspect([image_id], kind="image")[0]
             services[name] = {"image": ref, "image_id": image_id, "repo_digests": info.get("RepoDigests") or []}
         return services
+
+    def active_color_images(self, resolved):
+        """Service -> image ID of a blue-green stack's active color, for the services whose
+        container runs the very reference the project directory names. A color started from
+        another reference runs another release (the project directory already describes the
+        next one, recorded before it is switched to): its reference is resolved instead."""
+        active = load_state(self.state_dir, self.stack).get("active")
+        if not active:
+            return {}
+        found = {}
+        for container in DockerCli(self.module, None, color_project(self.stack, active)).project_containers():
+            service = (container.get("Config", {}).get("Labels") or {}).get("com.docker.compose.service")
+            spec = (resolved.get("services") or {}).get(service) or {}
+            if (container.get("State", {}).get("Running") and spec.get("image")
+                    and container.get("Config", {}).get("Image") == spec["image"]):
+                found.setdefault(service, container.get("Image"))
+        return found
 
     def image_id(self, ref):
         """The local image ID a reference resolves to, or None when the image is absent."""

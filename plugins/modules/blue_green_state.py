@@ -40,7 +40,7 @@ options:
   release_id:
     description:
       - With O(state=active), the release the color runs (required).
-      - With O(state=read), the release to place: RV(target_color) says which color it goes to.
+      - With O(state=read), the release to place; RV(target_color) says which color it goes to.
     type: str
   verified:
     description:

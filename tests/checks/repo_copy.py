@@ -23,4 +23,7 @@ def copy_collection(dest_root):
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(src, target, follow_symlinks=False)
+    # The copy is under .cache, which the checkout's git ignores: ansible-test asks git which
+    # files to test and would skip them all. A repository of its own makes it test them.
+    subprocess.run(["git", "init", "--quiet", dest], capture_output=True, check=True)
     return dest

@@ -23,3 +23,5 @@ def test_ansible_test_sanity(venv):
                            "--python", python, "--color", "no"],
                           cwd=dest, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-8000:]
+    # A run that found nothing to test passes too; make sure it tested the collection.
+    assert "All targets skipped" not in proc.stdout + proc.stderr, proc.stderr[-4000:]

@@ -41,15 +41,18 @@ def output(run):
 
 
 def failure_messages(run):
-    """`msg` of every failed task result in a JSON-callback run, in run order."""
+    """`msg` of every failed task result in a JSON-callback run, in run order (for a loop,
+    the message of each item that has one)."""
     found = []
     for play in (run.report or {}).get("plays", []):
         for task in play.get("tasks", []):
             for result in task["hosts"].values():
-                items = result.get("results") if isinstance(result.get("results"), list) else [result]
-                for item in items:
-                    if isinstance(item, dict) and item.get("failed"):
-                        found.append("%s: %s" % (task["task"]["name"], item.get("msg") or item.get("stderr") or item))
+                if not result.get("failed"):
+                    continue
+                items = result.get("results") if isinstance(result.get("results"), list) else []
+                msgs = [item["msg"] for item in items if isinstance(item, dict) and item.get("msg")]
+                for msg in msgs or [result.get("msg") or result.get("stderr") or result]:
+                    found.append("%s: %s" % (task["task"]["name"], msg))
     return found
 
 
@@ -97,7 +100,13 @@ class BlueGreenStack(Stack):
             "stack": self.name, "project_dir": self.project_dir, "state_dir": self.state_dir,
             "version": label, "verify": False}, json_output=False)
         assert run.rc == 0, output(run)[-6000:]
-        return self.release(label)["id"]
+        release = self.release(label)
+        web, wanted = release["services"]["web"], self.image_id(image_version)
+        assert web["image_id"] == wanted, (
+            "record_release recorded release %s (%s) with web image %s = %s, but that reference is %s; "
+            "running colors: %s" % (release["id"], label, web["image"], web["image_id"], wanted,
+                                     {c: self.running(c) for c in ("blue", "green")}))
+        return release["id"]
 
     def destroy(self):
         for project in (self.project("blue"), self.project("green"), self.name):
@@ -292,7 +301,7 @@ class Probe:
     including a retry that fails again, is a failed request.
     """
 
-    def __init__(self, url, keepalive=2, fresh=2, max_requests=60000, max_s=240.0, pause_s=0.002):
+    def __init__(self, url, keepalive=2, fresh=2, max_requests=60000, max_s=240.0, pause_s=0.01):
         parts = urllib.parse.urlsplit(url)
         if parts.hostname != "127.0.0.1":
             raise ValueError("the probe only targets 127.0.0.1, not %s" % url)

@@ -68,7 +68,7 @@ class Stack:
         return found
 
     def version(self, attempts=20):
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             try:
                 with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.port, timeout=2) as resp:
                     return json.loads(resp.read())["version"]

@@ -134,8 +134,8 @@ def test_write_record_files_are_private(tmp_path):
 def test_write_record_appends_to_history(tmp_path):
     write_record(str(tmp_path), "shop", record("r1"), [])
     write_record(str(tmp_path), "shop", record("r2", status="failed"), [])
-    assert [(e["id"], e["status"]) for e in read_history(str(tmp_path), "shop")] == [("r1", "succeeded"),
-                                                                                       ("r2", "failed")]
+    assert [(e["id"], e["status"]) for e in read_history(str(tmp_path), "shop")] == [
+        ("r1", "succeeded"), ("r2", "failed")]
 
 
 def test_write_record_json_report_has_empty_impact_when_none(tmp_path):

@@ -73,7 +73,7 @@ def test_stale_reason_same_controller_live_pid_is_not_stale():
 
 def test_stale_reason_does_not_check_pids_of_another_controller():
     checked = []
-    reason = stale_reason(owner(controller="ctl-b"), owner(run_id="me"), NOW, 3600, lambda pid: checked.append(pid))
+    reason = stale_reason(owner(controller="ctl-b"), owner(run_id="me"), NOW, 3600, checked.append)
     assert reason is None
     assert checked == []
 
