@@ -114,80 +114,11 @@ files_removed:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ops.rollback.plugins.module_utils._blue_green import load_state, other_color, save_state, target_color
-from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli
-from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name, child_path
-from ansible_collections.ops.rollback.plugins.module_utils._release_apply import file_changes
-from ansible_collections.ops.rollback.plugins.module_utils._release_store import ReleaseStore
-from ansible_collections.ops.rollback.plugins.module_utils._releases import (
-    ENV_FILE,
-    ReleaseError,
-    find_release,
-    load_ledger,
-    save_ledger,
-    set_status,
-    utc_now,
-)
-from ansible_collections.ops.rollback.plugins.module_utils._state_files import write_bytes_atomic
-
-
-def view(state, release_id=None):
-    active = state["active"]
-    result = {
-        "active": active,
-        "idle": other_color(active) if active else "blue",
-        "colors": state["colors"],
-        "active_release_id": (state["colors"].get(active) or {}).get("release_id") if active else None,
-    }
-    if release_id:
-        result["target_color"] = target_color(state, release_id)
-    return result
-
-
-def release_version(p):
-    release = find_release(load_ledger(p["state_dir"], p["project_name"]), p["release_id"])
-    if release is None:
-        raise ReleaseError("release %s is not in the ledger of stack %s" % (p["release_id"], p["project_name"]))
-    return release.get("version")
-
-
-def activate(module, p, state):
-    store = ReleaseStore(module, DockerCli(module, p["project_dir"], p["project_name"]), p["state_dir"], p["project_name"])
-    ledger = load_ledger(p["state_dir"], p["project_name"])
-    release = find_release(ledger, p["release_id"])
-    if release is None:
-        raise ReleaseError("release %s is not in the ledger of stack %s" % (p["release_id"], p["project_name"]))
-    if not os.path.isdir(p["project_dir"]):
-        raise ReleaseError("project_dir %s does not exist" % p["project_dir"])
-    wanted = store.stored_files(release)
-    writes, removes = file_changes(p["project_dir"], wanted)
-    entry = state["colors"].get(p["color"]) or {}
-    state_changed = state["active"] != p["color"] or entry.get("release_id") != p["release_id"]
-    # A release that passed the switch's checks (on its own ports and through the proxy) is
-    # healthy; a failed or rolled-back one keeps its status.
-    mark_healthy = p["verified"] and release.get("status", "unverified") == "unverified"
-    # The release that serves is the ledger's current one (what the next rollback leaves).
-    make_current = ledger.get("current") != p["release_id"]
-    changed = state_changed or bool(writes or removes) or mark_healthy or make_current
-    if (mark_healthy or make_current) and not module.check_mode:
-        if mark_healthy:
-            set_status(ledger, p["release_id"], "healthy")
-        ledger["current"] = p["release_id"]
-        save_ledger(p["state_dir"], p["project_name"], ledger)
-    if changed and not module.check_mode:
-        for name in writes:
-            write_bytes_atomic(child_path(p["project_dir"], name), wanted[name], mode=0o600 if name == ENV_FILE else 0o644)
-        for name in removes:
-            os.unlink(os.path.join(p["project_dir"], name))
-        if state_changed:
-            state["active"] = p["color"]
-            state["colors"][p["color"]] = {"release_id": p["release_id"], "since": utc_now()}
-            save_state(p["state_dir"], p["project_name"], state)
-    return dict(view(state), changed=changed, files_written=writes, files_removed=removes)
+from ansible_collections.ops.rollback.plugins.module_utils._blue_green_state import activate, read
+from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name
+from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError
 
 
 def main():
@@ -209,16 +140,12 @@ def main():
         check_name(p["project_name"], "project_name")
         if p["release_id"]:
             check_name(p["release_id"], "release_id")
-        state = load_state(p["state_dir"], p["project_name"])
         if p["state"] == "read":
-            result = dict(view(state, p["release_id"]), changed=False)
-            if p["release_id"]:
-                result["release_version"] = release_version(p)
+            result = dict(read(p["state_dir"], p["project_name"], p["release_id"]), changed=False)
         else:
-            result = activate(module, p, state)
-    except (ReleaseError, NameError_, ValueError) as exc:
-        module.fail_json(msg="Blue-green state of stack %s: %s" % (p["project_name"], exc))
-    except OSError as exc:
+            result = activate(p["state_dir"], p["project_name"], p["project_dir"], p["color"], p["release_id"],
+                              verified=p["verified"], check_mode=module.check_mode)
+    except (ReleaseError, NameError_, ValueError, OSError) as exc:
         module.fail_json(msg="Blue-green state of stack %s: %s" % (p["project_name"], exc))
     module.exit_json(**result)
 
