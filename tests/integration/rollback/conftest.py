@@ -5,13 +5,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from stack import Stack  # noqa: E402  (needs the path above)
-from ansible_run import run_playbook  # noqa: E402
-
-
-def record(stack, version, verify=True):
-    run = run_playbook("ops.rollback.record_release", stack.vars(version=version, verify=verify), json_output=False)
-    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-3000:]
+from stack import Stack, record  # noqa: E402  (needs the path above)
 
 
 def two_releases(name, port):

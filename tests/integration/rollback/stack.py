@@ -8,6 +8,8 @@ import subprocess
 import time
 import urllib.request
 
+from ansible_run import run_playbook
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 SEED = os.path.join(ROOT, "demo", "stack", "seed.sql")
@@ -118,3 +120,9 @@ class Stack:
         }
         base.update(extra)
         return base
+
+
+def record(stack, version, verify=True):
+    """Record what the stack runs as a release (ops.rollback.record_release)."""
+    run = run_playbook("ops.rollback.record_release", stack.vars(version=version, verify=verify), json_output=False)
+    assert run.rc == 0, run.stdout[-5000:] + run.stderr[-3000:]

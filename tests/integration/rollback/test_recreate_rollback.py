@@ -9,8 +9,7 @@ import time
 import pytest
 
 from ansible_run import ROOT, run_playbook
-from conftest import record
-from stack import SECRET_PREFIX, docker
+from stack import SECRET_PREFIX, docker, record
 
 PLAYBOOK = "ops.rollback.rollback"
 
