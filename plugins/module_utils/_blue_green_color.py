@@ -19,7 +19,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
     networks_needed,
     volumes_needed,
 )
-from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import COMPOSE_SERVICE_LABEL, DockerCli
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, service_of
 from ansible_collections.ops.rollback.plugins.module_utils._release_apply import ReleaseApplier
 from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError, find_release, load_ledger
 from ansible_collections.ops.rollback.plugins.module_utils._state_files import ensure_dir, write_bytes_atomic
@@ -37,16 +37,6 @@ class ColorRunner:
         self.dir = color_dir(store.state_dir, self.stack, color)
         self.compose_path = color_compose_path(store.state_dir, self.stack, color)
         self.cli = DockerCli(module, self.dir, self.project, [self.compose_path])
-
-    def containers(self):
-        """Service -> (container ID, image ID, running) of the color's containers."""
-        found = {}
-        for container in self.cli.project_containers():
-            service = (container.get("Config", {}).get("Labels") or {}).get(COMPOSE_SERVICE_LABEL)
-            running = bool((container.get("State") or {}).get("Running"))
-            if service not in found or running:
-                found[service] = (container["Id"], container.get("Image"), running)
-        return found
 
     def hints(self):
         """What the caller needs to verify the color and point the proxy at it."""
@@ -67,7 +57,8 @@ class ColorRunner:
         if not resolved.get("services"):
             raise ReleaseError("release %s has no stored resolved config (%s/resolved.json)" % (release_id, self.store.path(release_id)))
         names = [s["name"] for s in self.services]
-        pins = ReleaseApplier(self.module, self.store.cli, self.store).pins(release, only=names)
+        applier = ReleaseApplier(self.module, self.cli, self.store)
+        pins = applier.pins(release, only=names)
         images = {n: pins.get(n) or release["services"][n]["image"] or release["services"][n]["image_id"]
                   for n in names if n in release["services"]}
         network = self.network or ((resolved.get("networks") or {}).get("default") or {}).get("name") or "%s_default" % self.stack
@@ -83,8 +74,8 @@ class ColorRunner:
                 same_file = handle.read() == data
         except FileNotFoundError:
             same_file = False
-        before = self.containers()
-        stale = sorted(n for n in names if not (before.get(n) and before[n][2] and before[n][1] == release["services"][n]["image_id"]))
+        running = applier.running()
+        stale = sorted(n for n in names if (running.get(n) or (None, None))[1] != release["services"][n]["image_id"])
         result = dict(self.hints(), changed=not same_file or bool(stale), release_id=release_id, pinned=pins,
                       services_to_start=stale, compose_up_s=0.0)
         if not result["changed"] or self.module.check_mode:
@@ -112,8 +103,8 @@ class ColorRunner:
                                     "--label", "com.docker.compose.volume=%s" % key, name])
 
     def stop(self):
-        before = self.containers()
-        result = dict(self.hints(), changed=bool(before), stopped=sorted(s for s in before if s))
+        before = self.cli.project_containers()
+        result = dict(self.hints(), changed=bool(before), stopped=sorted({service_of(c) for c in before} - {None}))
         if before and not self.module.check_mode:
             # By project name alone: the containers' labels say what to remove, even when the
             # color's compose file is gone. Volumes stay: they are the shared project's.

@@ -16,8 +16,8 @@ and the module rewrites that file. This file does everything about it:
 * pure functions: ``describe_selector``, ``render_snippet``, ``adapt_argv`` and
   ``check_adapted`` (is the handler, found in ``caddy adapt``'s output with the same
   ``select_handler`` as in the live config, proxying to exactly the new upstreams?);
-* file I/O: ``read_bytes``, ``write_atomic`` (temporary file in the same directory, then
-  ``os.replace``, keeping the file's mode), ``restore``;
+* file I/O: ``read_bytes``, ``write_atomic`` (``_state_files.replace_file``, keeping the
+  file's mode and owner), ``restore``;
 * ``Snippet``, which ties them together for one task: plan, write and check (restoring the
   previous bytes when the check fails), restore after a failed API write, diff.
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 
 from ansible_collections.ops.rollback.plugins.module_utils._caddy import (
     CaddyError,
@@ -41,6 +40,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._caddy import (
     select_handler,
     upstream_dials,
 )
+from ansible_collections.ops.rollback.plugins.module_utils._state_files import replace_file
 
 MANAGED_BY = "ops.rollback.caddy_upstream"
 DEFAULT_MODE = 0o644
@@ -134,12 +134,10 @@ def check_parent(path):
 
 
 def write_atomic(path, data, default_mode=DEFAULT_MODE):
-    """Replace the file's content with ``data`` atomically: a temporary file in the same
-    directory, flushed to disk, given the old file's mode (``default_mode`` for a new file)
-    and owner (when allowed), then renamed over it. A reader (Caddy) sees the old or the
-    new content, never a part."""
+    """Replace the file's content with ``data`` atomically (see ``replace_file``), keeping the
+    old file's mode (``default_mode`` for a new file) and, when allowed, its owner: Caddy,
+    which reads it, sees the old or the new content, never a part."""
     check_parent(path)
-    parent = os.path.dirname(os.path.abspath(path))
     try:
         old = os.stat(path)
     except FileNotFoundError:
@@ -147,41 +145,11 @@ def write_atomic(path, data, default_mode=DEFAULT_MODE):
     except OSError as exc:
         raise SnippetError("Writing snippet %s failed: %s" % (path, exc))
     mode = stat.S_IMODE(old.st_mode) if old else default_mode
+    owner = (old.st_uid, old.st_gid) if old and os.geteuid() == 0 else None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=parent)
+        replace_file(path, data, mode, owner)
     except OSError as exc:
-        raise SnippetError("Writing snippet %s failed: cannot create a temporary file in %s: %s"
-                           % (path, parent, exc))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), mode)
-            if old and os.geteuid() == 0:
-                os.fchown(handle.fileno(), old.st_uid, old.st_gid)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise SnippetError("Writing snippet %s failed: %s" % (path, exc))
-    _fsync_dir(parent)
-
-
-def _fsync_dir(directory):
-    """Make the rename durable; not every file system allows it, which is no error."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def restore(path, previous):

@@ -12,7 +12,7 @@ import os
 import shutil
 
 from ansible_collections.ops.rollback.plugins.module_utils._blue_green import color_project, load_state
-from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, service_of
 from ansible_collections.ops.rollback.plugins.module_utils._releases import (
     ReleaseError,
     add_or_touch,
@@ -74,7 +74,7 @@ class ReleaseStore:
             return {}
         found = {}
         for container in DockerCli(self.module, None, color_project(self.stack, active)).project_containers():
-            service = (container.get("Config", {}).get("Labels") or {}).get("com.docker.compose.service")
+            service = service_of(container)
             spec = (resolved.get("services") or {}).get(service) or {}
             if (container.get("State", {}).get("Running") and spec.get("image")
                     and container.get("Config", {}).get("Image") == spec["image"]):

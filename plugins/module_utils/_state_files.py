@@ -32,20 +32,46 @@ def ensure_dir(path):
     return path
 
 
-def write_bytes_atomic(path, data, mode=FILE_MODE):
-    ensure_dir(os.path.dirname(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
+def replace_file(path, data, mode, owner=None):
+    """Replace path's content atomically in its existing directory: a temporary file there,
+    flushed, given mode (and owner, a (uid, gid) pair), renamed over path, and the rename made
+    durable. A reader sees the old or the new content, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+            os.fchmod(handle.fileno(), mode)
+            if owner:
+                os.fchown(handle.fileno(), *owner)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory):
+    """Make a rename durable; not every file system allows it, which is no error."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path, data, mode=FILE_MODE):
+    """A state file: its directory created private (0700), the file replaced atomically."""
+    ensure_dir(os.path.dirname(path))
+    replace_file(path, data, mode)
 
 
 def write_json_atomic(path, data, mode=FILE_MODE):

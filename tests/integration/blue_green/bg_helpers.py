@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -25,10 +24,9 @@ for _sub in ("rollback", "caddy"):
         sys.path.append(os.path.join(INTEGRATION, _sub))
 
 from ansible_run import run_playbook  # noqa: E402  (tests/integration is on the path)
-from caddy_helpers import Caddy, find_handlers, free_port  # noqa: E402
-from stack import SECRET_PREFIX, Stack, docker  # noqa: E402
+from caddy_helpers import CaddyfileCaddy, free_port  # noqa: E402
+from stack import Stack, docker  # noqa: E402
 
-FILES = os.path.join(HERE, "files")
 SWITCH_PLAYBOOK = os.path.join(HERE, "playbooks", "switch.yml")
 COLORS = ("blue", "green")
 IMAGE = "ops-rollback-test/app"
@@ -76,25 +74,13 @@ class BlueGreenStack(Stack):
     def project(self, color=None):
         return "%s-%s" % (self.name, color) if color else self.name
 
-    def create(self):
-        self.destroy()
-        os.makedirs(self.project_dir, mode=0o700)
-        shutil.copy(os.path.join(FILES, "compose.yml"), os.path.join(self.project_dir, "compose.yml"))
-
-    def write_env(self, version, unhealthy=False):
-        env = "APP_IMAGE=%s\nAPP_VERSION=%s\nWEB_PORT=%d\nAPP_SECRET=%s%s\nAPP_UNHEALTHY=%d\n" % (
-            IMAGE, version, self.port, SECRET_PREFIX, version, 1 if unhealthy else 0)
-        path = os.path.join(self.project_dir, ".env")
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            handle.write(env)
-
     def start_db(self):
         """Only the stateful service runs in the shared project."""
         self.compose("up", "--detach", "--wait", "--wait-timeout", "90", "db")
 
     def record(self, label, image_version, unhealthy=False):
         """Write .env for a release and record it (not verified: web runs in a color project)."""
-        self.write_env(image_version, unhealthy)
+        self.write_env(image_version, IMAGE, unhealthy)
         run = run_playbook("ops.rollback.record_release", {
             "stack": self.name, "project_dir": self.project_dir, "state_dir": self.state_dir,
             "version": label, "verify": False}, json_output=False)
@@ -186,70 +172,6 @@ def served_version(url, attempts=10):
 
 
 # -- Caddy -------------------------------------------------------------------------------
-class CaddyfileCaddy(Caddy):
-    """caddy_helpers.Caddy, but run from files/Caddyfile.in the way operators run it
-    (`caddy run --config Caddyfile --adapter caddyfile`), with the upstream in a snippet that
-    holds one line `to 127.0.0.1:<port>`. HOME and XDG dirs are in `workdir`."""
-
-    def __init__(self, binary, workdir, admin_port, proxy_port, upstream_port):  # pylint: disable=super-init-not-called
-        os.makedirs(workdir, exist_ok=True)
-        self.binary = binary
-        self.workdir = workdir
-        self.admin_port = admin_port
-        self.proxy_port = proxy_port
-        self.admin_url = "http://127.0.0.1:%d" % admin_port
-        self.proxy_url = "http://127.0.0.1:%d" % proxy_port
-        self.unix_socket = None
-        self.host = self.address = "127.0.0.1:%d" % admin_port
-        self.snippet = os.path.join(workdir, "web.upstream")
-        self.caddyfile = os.path.join(workdir, "Caddyfile")
-        self.log_file = os.path.join(workdir, "caddy.log")
-        with open(self.snippet, "w") as handle:
-            handle.write("to 127.0.0.1:%d\n" % upstream_port)
-        with open(os.path.join(FILES, "Caddyfile.in")) as handle:
-            text = handle.read()
-        for token, value in (("@ADMIN_PORT@", admin_port), ("@PROXY_PORT@", proxy_port), ("@SNIPPET@", self.snippet)):
-            text = text.replace(token, str(value))
-        with open(self.caddyfile, "w") as handle:
-            handle.write(text)
-        self.start([binary, "run", "--config", self.caddyfile, "--adapter", "caddyfile"], workdir)
-
-    def dials(self):
-        """Upstream dials of every reverse_proxy handler of the live config."""
-        return [[u.get("dial") for u in handler.get("upstreams", [])]
-                for _path, handler in find_handlers(self.config()) if handler.get("handler") == "reverse_proxy"]
-
-    def dial(self):
-        dials = self.dials()
-        assert len(dials) == 1 and len(dials[0]) == 1, dials
-        return dials[0][0]
-
-    def snippet_text(self):
-        with open(self.snippet) as handle:
-            return handle.read()
-
-    def snippet_tokens(self):
-        """The snippet's Caddyfile tokens, comments left out."""
-        return [token for line in self.snippet_text().splitlines() for token in line.split("#", 1)[0].split()]
-
-    def write_times(self):
-        """Wall times at which Caddy received a config write (from its own log)."""
-        found = []
-        with open(self.log_file) as handle:
-            for line in handle:
-                if '"received request"' in line:
-                    entry = json.loads(line)
-                    if entry["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-                        found.append(float(entry["ts"]))
-        return found
-
-    def reload_from_caddyfile(self):
-        """What an operator (or a restart) does: load the Caddyfile again."""
-        return subprocess.run([self.binary, "reload", "--config", self.caddyfile, "--adapter", "caddyfile",
-                               "--address", self.address], capture_output=True, text=True, env=self.env,
-                              timeout=60, check=False)
-
-
 # -- load --------------------------------------------------------------------------------
 STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -469,8 +391,7 @@ class BlueGreen:
         self.stack.create()
         self.stack.write_env("v1")
         self.stack.start_db()
-        self.caddy = CaddyfileCaddy(self.binary, os.path.join(self.base, "caddy"), free_port(), free_port(),
-                                    self.stack.ports["blue"])
+        self.caddy = CaddyfileCaddy(self.binary, os.path.join(self.base, "caddy"), "127.0.0.1:%d" % self.stack.ports["blue"])
         return self
 
     def close(self):

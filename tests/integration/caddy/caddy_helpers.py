@@ -144,7 +144,7 @@ class Caddy:
         """Run argv (a `caddy run`) with HOME and XDG dirs in workdir; wait for its admin API."""
         self.env = env = dict(os.environ, HOME=workdir, XDG_CONFIG_HOME=os.path.join(workdir, "config"),
                               XDG_DATA_HOME=os.path.join(workdir, "data"))
-        self.log = open(self.log_file, "wb")  # pylint: disable=consider-using-with
+        self.log = open(self.log_file, "ab")  # pylint: disable=consider-using-with
         self.proc = subprocess.Popen(argv,  # pylint: disable=consider-using-with
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -243,6 +243,88 @@ class Caddy:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.log.close()
+
+
+# A site on 127.0.0.1 whose reverse_proxy imports the snippet holding its upstreams.
+SNIPPET_CADDYFILE = """{
+\tadmin 127.0.0.1:%(admin)d
+}
+
+http://127.0.0.1:%(proxy)d {
+\tbind 127.0.0.1
+\treverse_proxy {
+\t\timport %(snippet)s
+\t}
+}
+"""
+
+
+class CaddyfileCaddy(Caddy):
+    """Caddy, run the way operators run it (`caddy run --config Caddyfile --adapter
+    caddyfile`) from SNIPPET_CADDYFILE, with the upstream in the snippet upstreams/web.caddy,
+    one line `to <upstream>`. Ports are free ones unless given."""
+
+    def __init__(self, binary, workdir, upstream, admin_port=None, proxy_port=None):  # pylint: disable=super-init-not-called
+        os.makedirs(os.path.join(workdir, "upstreams"), exist_ok=True)
+        self.binary = binary
+        self.workdir = workdir
+        self.admin_port = admin_port or free_port()
+        self.proxy_port = proxy_port or free_port()
+        self.admin_url = "http://127.0.0.1:%d" % self.admin_port
+        self.proxy_url = "http://127.0.0.1:%d" % self.proxy_port
+        self.unix_socket = None
+        self.host = self.address = "127.0.0.1:%d" % self.admin_port
+        self.snippet = os.path.join(workdir, "upstreams", "web.caddy")
+        self.caddyfile = os.path.join(workdir, "Caddyfile")
+        self.log_file = os.path.join(workdir, "caddy.log")
+        with open(self.snippet, "w") as handle:
+            handle.write("to %s\n" % upstream)
+        with open(self.caddyfile, "w") as handle:
+            handle.write(SNIPPET_CADDYFILE % dict(admin=self.admin_port, proxy=self.proxy_port, snippet=self.snippet))
+        self.run()
+
+    def run(self):
+        self.start([self.binary, "run", "--config", self.caddyfile, "--adapter", "caddyfile"], self.workdir)
+
+    def restart(self):
+        self.stop()
+        self.run()
+
+    def dials(self):
+        """Upstream dials of every reverse_proxy handler of the live config."""
+        return [[u.get("dial") for u in handler.get("upstreams", [])]
+                for _path, handler in find_handlers(self.config()) if handler.get("handler") == "reverse_proxy"]
+
+    def dial(self):
+        dials = self.dials()
+        assert len(dials) == 1 and len(dials[0]) == 1, dials
+        return dials[0][0]
+
+    def snippet_text(self):
+        with open(self.snippet) as handle:
+            return handle.read()
+
+    def snippet_tokens(self):
+        """The snippet's Caddyfile tokens, comments left out."""
+        return [token for line in self.snippet_text().splitlines() for token in line.split("#", 1)[0].split()]
+
+    def write_times(self):
+        """Wall times at which Caddy received a config write (from its own log)."""
+        found = []
+        with open(self.log_file) as handle:
+            for line in handle:
+                if '"received request"' in line:
+                    entry = json.loads(line)
+                    if entry["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                        found.append(float(entry["ts"]))
+        return found
+
+    def reload_from_caddyfile(self):
+        """What an operator does: load the Caddyfile again (--force: even when Caddy thinks
+        nothing changed, so the reload really happens)."""
+        return subprocess.run([self.binary, "reload", "--config", self.caddyfile, "--adapter", "caddyfile",
+                               "--address", self.address, "--force"], capture_output=True, text=True, env=self.env,
+                              timeout=60, check=False)
 
 
 class ConflictProxy:

@@ -11,34 +11,17 @@ a restart, the snippet's bytes, and Caddy's live config.
 A control test shows that the reload does undo a switch made through the admin API only, so
 the persistence test can fail.
 """
-import http.client
-import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 
 import pytest
 
 from ansible_run import run_playbook
-from caddy_helpers import Backend, caddy_versions, free_port, get, require_caddy
+from caddy_helpers import Backend, CaddyfileCaddy, caddy_versions, free_port, get, require_caddy
 
 SNIPPET_HEAD = ("# Managed by ops.rollback.caddy_upstream: the upstreams of host 127.0.0.1. "
                 "Edits are overwritten.\n")
-
-CADDYFILE = """{
-\tadmin 127.0.0.1:%(admin)d
-}
-
-http://127.0.0.1:%(port)d {
-\tbind 127.0.0.1
-\treverse_proxy {
-\t\timport %(snippet)s
-\t}
-}
-"""
 
 # The same site, proxying on its own: it does not import the snippet.
 CADDYFILE_NO_IMPORT = """{
@@ -89,27 +72,19 @@ def snippet_caddy(request):
     return require_caddy(request.param)
 
 
-class Site:
+class Site(CaddyfileCaddy):
     """A Caddy run from a Caddyfile whose one site imports the upstreams snippet, and the
-    backends A and B it can proxy to."""
+    backends A and B it can proxy to (A at the start)."""
 
-    def __init__(self, binary, workdir):
-        self.binary = binary
-        self.workdir = workdir
-        self.proc = None
+    def __init__(self, binary, workdir):  # pylint: disable=super-init-not-called
         self.backends = [Backend("A"), Backend("B")]
         self.a, self.b = (backend.dial for backend in self.backends)
-        self.admin = free_port()
-        self.port = free_port()
-        self.admin_url = "http://127.0.0.1:%d" % self.admin
-        os.makedirs(os.path.join(workdir, "upstreams"))
-        self.snippet = os.path.join(workdir, "upstreams", "web.caddy")
-        self.caddyfile = os.path.join(workdir, "Caddyfile")
-        self.log_file = os.path.join(workdir, "caddy.log")
-        self.env = dict(os.environ, HOME=workdir, XDG_CONFIG_HOME=os.path.join(workdir, "config"),
-                        XDG_DATA_HOME=os.path.join(workdir, "data"))
-        self.write_file(self.caddyfile, CADDYFILE % dict(admin=self.admin, port=self.port, snippet=self.snippet))
-        self.write_file(self.snippet, "to %s\n" % self.a)
+        try:
+            super().__init__(binary, workdir, self.a)
+        except Exception:
+            self.close_backends()
+            raise
+        self.admin, self.port = self.admin_port, self.proxy_port
 
     @staticmethod
     def write_file(path, text):
@@ -120,89 +95,26 @@ class Site:
         with open(self.snippet, "rb") as handle:
             return handle.read()
 
-    def start(self):
-        with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen([self.binary, "run", "--config", self.caddyfile, "--adapter", "caddyfile"],
-                                         stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
-                                         start_new_session=True)
-        deadline = time.time() + 15
-        while True:
-            try:
-                self.config_bytes()
-                break
-            except (OSError, http.client.HTTPException, AssertionError):
-                pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("Caddy %s did not start: %s" % (self.binary, self.log()))
-            time.sleep(0.05)
-        return self
-
     def log(self):
         with open(self.log_file) as handle:
             return handle.read()[-3000:]
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-    def close(self):
-        self.stop()
-        for backend in self.backends:
-            backend.close()
-
-    def config_bytes(self):
-        """GET /config/ with plain http.client, independent of the module."""
-        for attempt in range(5):
-            conn = http.client.HTTPConnection("127.0.0.1", self.admin, timeout=10)
-            try:
-                conn.request("GET", "/config/")
-                resp = conn.getresponse()
-                body = resp.read()
-                assert resp.status == 200, (resp.status, body)
-                return body
-            except (ConnectionRefusedError, ConnectionResetError):
-                if attempt == 4:
-                    raise
-                time.sleep(0.1)
-            finally:
-                conn.close()
-
-    def dials(self):
-        """Upstream dials of every reverse_proxy handler in the live config."""
-        found = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                if node.get("handler") == "reverse_proxy":
-                    found.append([u.get("dial") for u in node.get("upstreams", [])])
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-        walk(json.loads(self.config_bytes()))
-        return found
 
     def answers(self, count=5):
         """The bodies of a few requests through Caddy, each on a fresh connection."""
         return {get(self.port, "/")[1] for attempt in range(count)}
 
     def reload(self):
-        proc = subprocess.run([self.binary, "reload", "--config", self.caddyfile, "--adapter", "caddyfile",
-                               "--address", "127.0.0.1:%d" % self.admin, "--force"],
-                              env=self.env, cwd=self.workdir, capture_output=True, text=True, timeout=30,
-                              check=False)
+        proc = self.reload_from_caddyfile()
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         self.config_bytes()        # the admin API answers again
 
-    def restart(self):
+    def close_backends(self):
+        for backend in self.backends:
+            backend.close()
+
+    def close(self):
         self.stop()
-        self.start()
+        self.close_backends()
 
     def play(self, **extra_vars):
         playbook = os.path.join(self.workdir, "playbook.yml")
@@ -223,7 +135,6 @@ def site(snippet_caddy):
     workdir = tempfile.mkdtemp(prefix="cus-")
     built = Site(snippet_caddy, workdir)
     try:
-        built.start()
         assert built.answers() == {b"A"}, built.log()
         yield built
     finally:

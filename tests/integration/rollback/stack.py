@@ -39,12 +39,15 @@ class Stack:
         os.makedirs(self.project_dir, mode=0o700)
         shutil.copy(os.path.join(HERE, "files", "compose.yml"), os.path.join(self.project_dir, "compose.yml"))
 
-    def deploy(self, version, image="ops-rollback-test/app", unhealthy=False, wait=True):
+    def write_env(self, version, image="ops-rollback-test/app", unhealthy=False):
         env = "APP_IMAGE=%s\nAPP_VERSION=%s\nWEB_PORT=%d\nAPP_SECRET=%s%s\nAPP_UNHEALTHY=%d\n" % (
             image, version, self.port, SECRET_PREFIX, version, 1 if unhealthy else 0)
         path = os.path.join(self.project_dir, ".env")
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
             handle.write(env)
+
+    def deploy(self, version, image="ops-rollback-test/app", unhealthy=False, wait=True):
+        self.write_env(version, image, unhealthy)
         self.compose("up", "--detach", *(["--wait", "--wait-timeout", "60"] if wait else []))
 
     def seed(self):
