@@ -391,6 +391,7 @@ class BlueGreen:
         self.stack.create()
         self.stack.write_env("v1")
         self.stack.start_db()
+        self.stack.seed()        # 1,000 rows that every switch and the rollback must leave alone
         self.caddy = CaddyfileCaddy(self.binary, os.path.join(self.base, "caddy"), "127.0.0.1:%d" % self.stack.ports["blue"])
         return self
 

@@ -59,6 +59,7 @@ def test_second_switch_moves_v2_to_green_and_stops_blue(bg):
 
 def test_blue_green_rollback_under_load_drops_nothing(bg):
     v1, v2 = bg.releases["v1"], bg.releases["v2"]
+    rows_before, db_before = bg.stack.rows(), bg.stack.containers()["db"]
     probe = Probe(bg.caddy.proxy_url + "/health", keepalive=2, fresh=2, max_requests=60000, max_s=300).start()
     try:
         probe.wait_ready()
@@ -88,6 +89,9 @@ def test_blue_green_rollback_under_load_drops_nothing(bg):
     assert_serving(bg, "blue", "v1", v1)
     entry = bg.stack.history()[-1]
     assert (entry["strategy"], entry["status"], entry["from"], entry["to"]) == ("blue_green", "succeeded", v2, v1), entry
+    # the shared PostgreSQL kept running, with the very same rows
+    assert bg.stack.containers()["db"] == db_before
+    assert bg.stack.rows() == rows_before and rows_before.startswith("1000:"), rows_before
 
 
 def test_same_release_again_changes_nothing(bg):
