@@ -6,6 +6,7 @@ the same healthcheck) on another port, so the two are comparable.
 """
 import json
 import os
+import tempfile
 import time
 
 from common import build_baseline_images, baseline_script, fresh_dir, playbook, run
@@ -39,7 +40,8 @@ def deploy(tag):
     compose("up", "--detach", "--wait")
 
 
-def collection_once():
+def prepare():
+    """The stack at v2, with v1 and v2 recorded: ready for a rollback to v1."""
     fresh_dir(BASE)
     os.makedirs(BASE + "/stack")
     with open(BASE + "/stack/compose.yml", "w") as handle:
@@ -48,6 +50,10 @@ def collection_once():
     playbook("ops.rollback.record_release", variables(version="v1"))
     deploy("v2")
     playbook("ops.rollback.record_release", variables(version="v2"))
+
+
+def collection_once():
+    prepare()
     probe = Probe("http://127.0.0.1:%d/" % PORT).start()
     time.sleep(2)
     started = probe.mark()
@@ -63,10 +69,22 @@ def collection_once():
             "timeline": [(round(t, 3), ok, body) for t, ok, body in probe.events]}
 
 
+# The ports the runbook's probes use: recreate on the stack, blue-green through Caddy.
+RUNBOOK_PROBE_PORTS = {"recreate": "18200", "blue_green_caddy_reload": "18300"}
+
+
 def runbook_once():
-    out = run(["bash", baseline_script("manual_runbook.sh")]).stdout
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return {line["strategy"]: line for line in lines}
+    """One run of the manual runbook: its JSON line per strategy, each with the probe's
+    timeline (the project's probe.py writes it to PROBE_EVENTS_DIR)."""
+    with tempfile.TemporaryDirectory() as events_dir:
+        out = run(["bash", baseline_script("manual_runbook.sh")], env=dict(os.environ, PROBE_EVENTS_DIR=events_dir)).stdout
+        lines = {line["strategy"]: line for line in (json.loads(text) for text in out.splitlines() if text.startswith("{"))}
+        for strategy, line in lines.items():
+            path = os.path.join(events_dir, RUNBOOK_PROBE_PORTS.get(strategy, "none") + ".json")
+            if os.path.exists(path):
+                with open(path) as handle:
+                    line["timeline"] = [(round(t, 3), ok, body) for t, ok, body in json.load(handle)]
+    return lines
 
 
 def main(reps=3):

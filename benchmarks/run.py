@@ -13,7 +13,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import blue_green_switch  # noqa: E402  (path set above)
+import ansible_overhead  # noqa: E402  (path set above)
+import blue_green_switch  # noqa: E402
+import charts  # noqa: E402
+import netlify_calls  # noqa: E402
 import recreate_outage  # noqa: E402
 from common import HERE, ROOT, median, run  # noqa: E402
 
@@ -86,9 +89,12 @@ def report(results):
     lines.append("| volume restore, MB/s | %s | %s s (manual restore) | | | |" % (
         bk["collection_restore_mb_s"], r2(bk["manual_restore_s"])))
     lines += blue_green_switch.report_lines(results["blue_green"]) if "blue_green" in results else []
+    lines += ansible_overhead.report_lines(results["ansible_overhead"]) if "ansible_overhead" in results else []
+    lines += netlify_calls.report_lines(results["netlify"]) if "netlify" in results else []
     lines += ["", "The recreate rollback's wall time includes the whole flow (lock, plan, backup of the config, "
               "execute, verify, record); the outage is what the probe saw. `docker compose up` inside it took %s s (median)."
               % rc["collection_compose_up_s"], ""]
+    lines += ["![%s](%s)" % (name[:-4].replace("_", " "), name) for name in results.get("charts", [])]
     return "\n".join(lines)
 
 
@@ -99,6 +105,15 @@ def rerender(out):
     results["recreate"]["runbook_wall_s"] = r2(results["recreate"]["runbook_wall_s"])
     with open(os.path.join(out, "report.md"), "w") as handle:
         handle.write(report(results))
+
+
+def without_timelines(samples):
+    """Samples as results.json keeps them: the probes' per-request timelines go to the charts."""
+    if isinstance(samples, list):
+        return [without_timelines(s) for s in samples]
+    if isinstance(samples, dict):
+        return {k: without_timelines(v) for k, v in samples.items() if k != "timeline"}
+    return samples
 
 
 def main():
@@ -113,13 +128,20 @@ def main():
     recreate_samples = recreate_outage.main(reps)
     results["recreate"] = recreate_rows(recreate_samples)
     results["backup"] = backup_rows(reps)
-    results["blue_green_samples"] = blue_green_switch.main(reps)
-    results["blue_green"] = blue_green_switch.rows(results["blue_green_samples"])
+    blue_green_samples = blue_green_switch.main(reps)
+    results["blue_green"] = blue_green_switch.rows(blue_green_samples)
+    overhead_samples = ansible_overhead.main(reps)
+    results["ansible_overhead"] = ansible_overhead.rows(overhead_samples)
+    netlify_samples = netlify_calls.main(reps)
+    results["netlify"] = netlify_calls.rows(netlify_samples)
+    results["charts"] = charts.write_all(out, results, recreate_samples, blue_green_samples)
     with open(os.path.join(out, "results.json"), "w") as handle:
-        recreate = [{k: v for k, v in s.items() if k != "timeline"} for s in recreate_samples["collection"]]
         json.dump(dict(results, backup={k: v for k, v in results["backup"].items() if k != "samples"},
-                       backup_samples=results["backup"]["samples"], recreate_samples=recreate,
-                       runbook_samples=recreate_samples["runbook"], runbook_blue_green_samples=recreate_samples["runbook_blue_green"]),
+                       backup_samples=results["backup"]["samples"],
+                       recreate_samples=without_timelines(recreate_samples["collection"]),
+                       runbook_samples=without_timelines(recreate_samples["runbook"]),
+                       blue_green_samples=without_timelines(blue_green_samples),
+                       ansible_overhead_samples=overhead_samples, netlify_samples=netlify_samples),
                   handle, indent=2, default=str)
     text = report(results)
     with open(os.path.join(out, "report.md"), "w") as handle:

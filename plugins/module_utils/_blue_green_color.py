@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
+import uuid
 
 from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
     BlueGreenError,
@@ -15,14 +18,21 @@ from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
     color_model,
     color_project,
     dial,
+    load_state,
     model_bytes,
     networks_needed,
     volumes_needed,
 )
-from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, service_of
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError, service_of
 from ansible_collections.ops.rollback.plugins.module_utils._release_apply import ReleaseApplier
 from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError, find_release, load_ledger
-from ansible_collections.ops.rollback.plugins.module_utils._state_files import ensure_dir, write_bytes_atomic
+from ansible_collections.ops.rollback.plugins.module_utils._state_files import ensure_dir, write_bytes_atomic, write_json_atomic
+
+# Beside the color's compose file: a lock that orders starts and stops of the color, a token
+# that every start renews, and the outcome of the last delayed retire.
+LOCK_FILE = "lock"
+START_TOKEN_FILE = "start-token"
+RETIRE_FILE = "retire.json"
 
 
 class ColorRunner:
@@ -37,6 +47,25 @@ class ColorRunner:
         self.dir = color_dir(store.state_dir, self.stack, color)
         self.compose_path = color_compose_path(store.state_dir, self.stack, color)
         self.cli = DockerCli(module, self.dir, self.project, [self.compose_path])
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Holds the color's lock: a start and a (delayed) stop of one color never overlap."""
+        ensure_dir(os.path.dirname(self.dir))
+        ensure_dir(self.dir)
+        with open(os.path.join(self.dir, LOCK_FILE), "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def start_token(self):
+        try:
+            with open(os.path.join(self.dir, START_TOKEN_FILE), encoding="utf-8") as handle:
+                return handle.read().strip()
+        except FileNotFoundError:
+            return ""
 
     def hints(self):
         """What the caller needs to verify the color and point the proxy at it."""
@@ -78,17 +107,21 @@ class ColorRunner:
         stale = sorted(n for n in names if (running.get(n) or (None, None))[1] != release["services"][n]["image_id"])
         result = dict(self.hints(), changed=not same_file or bool(stale), release_id=release_id, pinned=pins,
                       services_to_start=stale, compose_up_s=0.0)
-        if not result["changed"] or self.module.check_mode:
+        if self.module.check_mode:
             return result
-        self.ensure_volumes(model)
-        ensure_dir(os.path.dirname(self.dir))
-        ensure_dir(self.dir)
-        # The resolved config holds the .env's values: owner-only, like the .env itself.
-        write_bytes_atomic(self.compose_path, data, mode=0o600)
-        started = time.monotonic()
-        self.cli.compose("Starting release %s in color project %s" % (release_id, self.project),
-                         ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"])
-        result["compose_up_s"] = round(time.monotonic() - started, 2)
+        with self.locked():
+            # A new token, even when nothing needs starting: a delayed retire of this color that
+            # was scheduled before now sees it and leaves the color running.
+            write_bytes_atomic(os.path.join(self.dir, START_TOKEN_FILE), (uuid.uuid4().hex + "\n").encode("ascii"))
+            if not result["changed"]:
+                return result
+            self.ensure_volumes(model)
+            # The resolved config holds the .env's values: owner-only, like the .env itself.
+            write_bytes_atomic(self.compose_path, data, mode=0o600)
+            started = time.monotonic()
+            self.cli.compose("Starting release %s in color project %s" % (release_id, self.project),
+                             ["up", "--detach", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans"])
+            result["compose_up_s"] = round(time.monotonic() - started, 2)
         return result
 
     def ensure_volumes(self, model):
@@ -103,6 +136,12 @@ class ColorRunner:
                                     "--label", "com.docker.compose.volume=%s" % key, name])
 
     def stop(self):
+        if self.module.check_mode:
+            return self._stop()
+        with self.locked():
+            return self._stop()
+
+    def _stop(self):
         before = self.cli.project_containers()
         result = dict(self.hints(), changed=bool(before), stopped=sorted({service_of(c) for c in before} - {None}))
         if before and not self.module.check_mode:
@@ -111,3 +150,30 @@ class ColorRunner:
             self.store.cli.run("Stopping color project %s" % self.project,
                                ["compose", "--project-name", self.project, "down", "--remove-orphans"])
         return result
+
+    def retire(self, delay):
+        """Stops the color after `delay` seconds, unless it was started again meanwhile (a
+        revert or a later switch renewed its start token) or is the active color again. Run
+        in the background (async) by the role; the outcome is kept in the color's retire.json."""
+        token = self.start_token()
+        if self.module.check_mode:
+            return dict(self._stop(), retire="would stop after %d s" % delay)
+        time.sleep(delay)
+        with self.locked():
+            if self.start_token() != token:
+                result = dict(self.hints(), changed=False, stopped=[], retire="skipped: the color was started again")
+            elif load_state(self.store.state_dir, self.stack).get("active") == self.color:
+                result = dict(self.hints(), changed=False, stopped=[], retire="skipped: the color is the active one")
+            else:
+                try:
+                    result = dict(self._stop(), retire="stopped")
+                except DockerCliError as exc:
+                    self._note_retire("failed: %s" % exc, [])
+                    raise
+        self._note_retire(result["retire"], result["stopped"])
+        return result
+
+    def _note_retire(self, outcome, stopped):
+        # Nobody waits for a background retire: its outcome is kept for the operator.
+        write_json_atomic(os.path.join(self.dir, RETIRE_FILE), {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "outcome": outcome, "stopped": stopped})

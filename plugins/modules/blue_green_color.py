@@ -78,6 +78,15 @@ options:
     description: Seconds to wait for the color's services to be running and healthy.
     type: int
     default: 120
+  retire_after:
+    description:
+      - With O(state=stopped), wait this many seconds, then stop the color only if it was not
+        started again meanwhile (every O(state=started) renews the color's start token) and is
+        not the active color. Meant to run in the background (an C(async) task with C(poll=0)) after a
+        switch, so that the old color stays for an instant revert without holding up the play.
+      - The outcome is kept in C(<state_dir>/<project_name>/colors/<color>/retire.json).
+      - Starts and stops of one color hold the color's lock file, so they never overlap.
+    type: int
 attributes:
   check_mode:
     support: full
@@ -110,6 +119,17 @@ EXAMPLES = r"""
     state: stopped
     services:
       - {name: web, container_port: 8080, blue_port: 18081, green_port: 18082}
+
+- name: In the background, stop the blue color in 10 minutes unless it serves or was started again
+  ops.rollback.blue_green_color:
+    project_name: shop
+    color: blue
+    state: stopped
+    retire_after: 600
+    services:
+      - {name: web, container_port: 8080, blue_port: 18081, green_port: 18082}
+  async: 1200
+  poll: 0
 """
 
 RETURN = r"""
@@ -156,6 +176,10 @@ stopped:
   returned: when state is stopped
   type: list
   elements: str
+retire:
+  description: What a delayed retire did (C(stopped), or why it left the color running).
+  returned: when O(retire_after) is set
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -187,6 +211,7 @@ def main():
             services=dict(type="list", elements="dict", required=True, options=SERVICE_SPEC),
             network=dict(type="str"),
             wait_timeout=dict(type="int", default=120),
+            retire_after=dict(type="int"),
         ),
         required_if=[("state", "started", ["release_id"])],
         supports_check_mode=True,
@@ -194,6 +219,8 @@ def main():
     p = module.params
     what = "%s color %s of stack %s" % ("Starting" if p["state"] == "started" else "Stopping", p["color"], p["project_name"])
     problems = check_services(p["services"])
+    if p["retire_after"] is not None and (p["state"] != "stopped" or p["retire_after"] < 0):
+        problems.append("retire_after=%s needs state=stopped and a number of seconds >= 0" % p["retire_after"])
     if problems:
         module.fail_json(msg="%s: invalid input: %s" % (what, "; ".join(problems)))
     try:
@@ -201,7 +228,12 @@ def main():
             check_name(p["release_id"], "release_id")
         store = ReleaseStore(module, DockerCli(module, None, p["project_name"]), p["state_dir"], p["project_name"])
         runner = ColorRunner(module, store, p["services"], p["color"], p["network"])
-        result = runner.start(p["release_id"], p["wait_timeout"]) if p["state"] == "started" else runner.stop()
+        if p["state"] == "started":
+            result = runner.start(p["release_id"], p["wait_timeout"])
+        elif p["retire_after"] is not None:
+            result = runner.retire(p["retire_after"])
+        else:
+            result = runner.stop()
     except (BlueGreenError, ReleaseError, NameError_) as exc:
         module.fail_json(msg="%s: %s" % (what, exc))
     except (DockerCliError, OSError) as exc:

@@ -144,6 +144,21 @@ class BlueGreenStack(Stack):
         data = self.state_bytes()
         return json.loads(data) if data is not None else None
 
+    def retire_outcome(self, color):
+        """What the last delayed retire of `color` did (its retire.json), or None."""
+        path = os.path.join(self.state_dir, self.name, "colors", color, "retire.json")
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def wait_idle_stopped(self, color, timeout=90):
+        """The role retires the old color in the background: wait (bounded) until it is gone."""
+        deadline = time.monotonic() + timeout
+        while self.running(color) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return self.running(color)
+
     def image_id(self, version):
         return docker("image", "inspect", "--format", "{{.Id}}", "%s:%s" % (IMAGE, version)).stdout.strip()
 

@@ -7,6 +7,7 @@ the one before left it): v1 -> blue, v2 -> green, rollback to v1 in blue under l
 release again, three refused switches, and a switch that survives `caddy reload`.
 """
 import re
+import time
 
 from ansible_run import run_playbook
 from bg_helpers import Probe, idle, served_version
@@ -24,7 +25,8 @@ def assert_serving(bg, color, version, release_id):
     assert web["image_id"] == stack.image_id(version), (web, version)
     assert "%s_default" % stack.name in web["networks"], web     # where `db` resolves
     assert web["ports"] == ["127.0.0.1:%d" % stack.ports[color]], web
-    assert stack.running(idle(color)) == {}, "the idle color still runs: %s" % stack.running(idle(color))
+    still = stack.wait_idle_stopped(idle(color))
+    assert still == {}, "the idle color still runs: %s" % still
     assert set(stack.running()) == {"db"}, stack.running()        # web never runs in the shared project
     assert bg.caddy.dial() == bg.dial_of(color)
     assert bg.caddy.snippet_tokens() == ["to", bg.dial_of(color)], bg.caddy.snippet_text()
@@ -51,10 +53,12 @@ def test_second_switch_moves_v2_to_green_and_stops_blue(bg):
     assert switch.rc == 0, switch.text
     result = switch.result
     assert result["changed"] is True and result["release_id"] == v2, result
-    assert (result["active_color"], result["previous_color"], result["stopped_color"]) == ("green", "blue", "blue"), result
+    # the old color is retired in the background: the play does not wait for its stop
+    assert (result["active_color"], result["previous_color"], result["retiring_color"]) == ("green", "blue", "blue"), result
     assert float(result["switch_s"]) >= 0, result
     assert len(bg.caddy.admin_writes()) > writes
     assert_serving(bg, "green", "v2", v2)
+    assert bg.stack.retire_outcome("blue")["outcome"] == "stopped", bg.stack.retire_outcome("blue")
 
 
 def test_blue_green_rollback_under_load_drops_nothing(bg):
@@ -179,3 +183,26 @@ def test_switch_survives_caddy_reload_from_the_caddyfile(bg):
     assert bg.caddy.dial() == bg.dial_of(target)
     assert served_version(bg.caddy.proxy_url + "/health") == "v2"
     assert_serving(bg, target, "v2", v2)
+
+
+def test_delayed_retire_leaves_a_color_that_was_started_again(bg):
+    """A revert within the scale-down delay: the old color's delayed stop must not kill the
+    color that serves again. Switch away with a 15 s delay, switch straight back, and the
+    first color keeps its very container after the delay has passed."""
+    color, v2, v1 = bg.active(), bg.releases["v2"], bg.releases["v1"]
+    serving = bg.stack.running(color)["web"]["id"]
+    before = bg.stack.retire_outcome(color)
+    away = bg.switch(v1, blue_green_switch_scale_down_delay=15)
+    assert away.rc == 0, away.text
+    assert away.result["retiring_color"] == color, away.result
+    back = bg.switch(v2)
+    assert back.rc == 0, back.text
+    assert back.result["active_color"] == color, back.result
+    assert_serving(bg, color, "v2", v2)
+    deadline = time.monotonic() + 60
+    while bg.stack.retire_outcome(color) == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    outcome = bg.stack.retire_outcome(color)
+    assert outcome and outcome["outcome"] == "skipped: the color was started again", outcome
+    assert bg.stack.running(color)["web"]["id"] == serving
+    assert bg.served() == "v2"
