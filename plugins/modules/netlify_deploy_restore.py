@@ -16,7 +16,8 @@ description:
     before the one published now. Skipped, failed and draft deploys are never chosen.
   - Before anything is written the target must belong to the site and be in state V(ready).
   - "The API calls made are C(POST /sites/{site_id}/deploys/{deploy_id}/restore), then C(POST /deploys/{deploy_id}/lock),
-    then C(GET /sites/{site_id}) to verify."
+    then C(GET /sites/{site_id}) to verify. Without O(plan) the run first reads the site, the target and the
+    deploy list; with O(plan) it trusts the plan and makes only these three calls."
 notes:
   - Netlify restores the deploy's files, redirects and functions. Environment variables, build settings and
     other site settings are not rolled back.
@@ -75,6 +76,15 @@ options:
       - V(false) does not unlock a deploy that is locked already.
     type: bool
     default: true
+  plan:
+    description:
+      - The registered result of a check-mode run of this module for the same site, made moments before (the
+        plan that was shown and confirmed).
+      - The run then publishes the plan's target without reading the site, the target and the deploy list
+        again, so a confirmed rollback costs the plan's reads plus the writes and one verification read.
+        The verification still fails the run if the site does not publish the target afterwards.
+      - With O(deploy_id), it must be the plan's target. O(commit_ref) and O(steps_back) are ignored.
+    type: dict
 seealso:
   - module: ops.rollback.netlify_deploy_info
   - name: Netlify API, restoreSiteDeploy
@@ -150,6 +160,13 @@ reverted_deploys:
       commit_ref: 00317b5e81771fa2c4f1ccbe161dfb1c492dde59
       title: Add pricing page
       branch: main
+writes:
+  description: What the run writes (or would write, in check mode) - V(restore) the target, V(lock) it.
+  returned: success
+  type: dict
+  sample:
+    restore: true
+    lock: true
 direction:
   description: V(back) when the target is older than the deploy published before, V(forward) when newer, V(none) when it is the same.
   returned: success
@@ -261,20 +278,24 @@ class DeployRestorer:
 
     def _run(self):
         params = self.params
-        site = self.client.get_site(params["site_id"])
-        site_id = site["id"]
-        published = site.get("published_deploy") or None
-        history = Replay(self._deploys(site_id))
+        if params["plan"]:
+            site, published, target, reverted, plan = self._confirmed_plan(params["plan"])
+            site_id = site["id"]
+        else:
+            site = self.client.get_site(params["site_id"])
+            site_id = site["id"]
+            published = site.get("published_deploy") or None
+            history = Replay(self._deploys(site_id))
 
-        target = self._select(site_id, published, history)
-        self.action = "Checking deploy %s of site %s" % (target.get("id"), site_id)
-        for warning in check_target(target, site_id):
-            self.module.warn(warning)
-        published_id = published.get("id") if published else None
-        self.action = "Listing the deploys of site %s" % site_id
-        reverted = reverted_deploys(history, published_id, target["id"])
+            target = self._select(site_id, published, history)
+            self.action = "Checking deploy %s of site %s" % (target.get("id"), site_id)
+            for warning in check_target(target, site_id):
+                self.module.warn(warning)
+            published_id = published.get("id") if published else None
+            self.action = "Listing the deploys of site %s" % site_id
+            reverted = reverted_deploys(history, published_id, target["id"])
+            plan = restore_plan(published, target, params["lock"])
 
-        plan = restore_plan(published, target, params["lock"])
         changed = plan["restore"] or plan["lock"]
         locked = bool(target.get("locked")) or plan["lock"]
         after = dict(target, locked=locked)
@@ -286,6 +307,7 @@ class DeployRestorer:
 
         result = dict(
             changed=changed,
+            writes=plan,
             deploy=summarize_deploy(after),
             previous_deploy=summarize_deploy(published),
             reverted_deploys=[summarize_deploy(d) for d in reverted],
@@ -304,6 +326,21 @@ class DeployRestorer:
                 after_header="published deploy of site %s" % site_id,
             )
         return result
+
+    def _confirmed_plan(self, given):
+        """(site, published, target, reverted, writes) from a check-mode result of this module."""
+        self.action = "Reading the plan of the rollback of site %s" % self.params["site_id"]
+        site, target = given.get("site") or {}, given.get("deploy") or {}
+        writes = given.get("writes")
+        if not site.get("id") or not target.get("id") or not isinstance(writes, dict):
+            raise TargetError("plan must be the registered result of a check-mode run of this module "
+                              "(with site, deploy and writes); got keys %s" % sorted(given))
+        if self.params["deploy_id"] and self.params["deploy_id"] != target["id"]:
+            raise TargetError("deploy_id %s is not the plan's target %s" % (self.params["deploy_id"], target["id"]))
+        # The plan's deploy shows the lock it would have after the run; the lock to write is in writes.
+        plan = {"restore": bool(writes.get("restore")), "lock": bool(writes.get("lock")) and bool(self.params["lock"])}
+        target = dict(target, locked=bool(target.get("locked")) and not plan["lock"])
+        return site, given.get("previous_deploy") or None, target, given.get("reverted_deploys") or [], plan
 
     def _deploys(self, site_id):
         """The site's deploys, newest first, fetched page by page as selection needs them."""
@@ -352,6 +389,7 @@ def main():
         commit_ref=dict(type="str"),
         steps_back=dict(type="int", default=1),
         lock=dict(type="bool", default=True),
+        plan=dict(type="dict"),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

@@ -158,6 +158,38 @@ def test_real_run_restores_locks_and_verifies_then_is_idempotent(monkeypatch):
     assert fake.writes == [("restore", "d2"), ("lock", "d2")]
 
 
+def test_a_confirmed_plan_costs_the_writes_and_one_verification_read(monkeypatch):
+    fake = FakeClient()
+    plan = restore(fake, monkeypatch, check=True).result
+    assert plan["writes"] == {"restore": True, "lock": True} and fake.writes == []
+    reads = fake.calls
+    out = restore(fake, monkeypatch, deploy_id=plan["deploy"]["id"], plan=plan)
+    assert not out.failed, out.result
+    assert fake.writes == [("restore", "d2"), ("lock", "d2")]
+    assert fake.calls - reads == 3                      # restore, lock, GET site
+    assert out.result["verified"] is True and out.result["locked"] is True
+    assert out.result["previous_deploy"]["id"] == "d5"
+    assert [d["id"] for d in out.result["reverted_deploys"]] == ["d5"]
+
+
+def test_a_plan_that_only_locks_does_not_restore(monkeypatch):
+    fake = FakeClient(published="d2")
+    plan = restore(fake, monkeypatch, deploy_id="d2", check=True).result
+    out = restore(fake, monkeypatch, deploy_id="d2", plan=plan)
+    assert fake.writes == [("lock", "d2")] and out.result["locked"] is True
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"deploy": {"id": "d2"}}, "plan must be the registered result of a check-mode run"),
+    ({"site": {"id": SITE}, "deploy": {"id": "d1"}, "writes": {"restore": True, "lock": True}}, "deploy_id d2 is not the plan's target d1"),
+])
+def test_a_wrong_plan_is_refused_before_any_write(monkeypatch, plan, message):
+    fake = FakeClient()
+    out = restore(fake, monkeypatch, deploy_id="d2", plan=plan)
+    assert out.failed and message in out.result["msg"], out.result
+    assert fake.writes == [] and fake.calls == 0
+
+
 def test_published_but_unlocked_target_is_only_locked(monkeypatch):
     fake = FakeClient(published="d2")
     out = restore(fake, monkeypatch, deploy_id="d2")
