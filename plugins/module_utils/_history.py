@@ -253,13 +253,14 @@ def render_report(report):
     """The Markdown report of one rollback, from build_report()'s dict."""
     duration = format_duration(report.get("duration_s"))
     backup = report.get("backup") or {}
+    moved = "%s %s %s" % (release_label(report["from"]["id"], report["from"]["version"]), ARROW,
+                          release_label(report["to"]["id"], report["to"]["version"]))
     rows = [
         ("status", report.get("status")),
         ("when", "%s %s %s (%s)" % (report.get("started_at"), ARROW, report.get("ended_at"), duration)),
         ("who", report.get("who")),
         ("reason", report.get("reason") or "(none given)"),
-        ("from %s to" % ARROW, "%s %s %s" % (release_label(report["from"]["id"], report["from"]["version"]), ARROW,
-                                            release_label(report["to"]["id"], report["to"]["version"]))),
+        ("from %s to" % ARROW, moved),
         ("strategy", report.get("strategy")),
         ("downtime", format_duration(report.get("downtime_s"))),
         ("backup", "%s at %s" % (backup.get("id"), backup.get("path")) if backup.get("path")
