@@ -11,7 +11,16 @@ short_description: Record a finished rollback in the stack's history and release
 version_added: 0.1.0
 description:
   - Appends one line to O(state_dir)/<stack>/history.jsonl, writes a Markdown and a JSON report
-    under O(state_dir)/<stack>/reports/, and updates the ledger. After a success the target
+    under O(state_dir)/<stack>/reports/<rollback_id>.md and C(.json) (mode 0600, in 0700
+    directories), and updates the ledger.
+  - The report says who, when, why, from which release to which (IDs and version labels),
+    the strategy, the impact (per service image change, C(.env) keys added, removed or changed,
+    and O(impact_text)), the backup (O(backup_id), O(backup_path)), the verification outcome,
+    the duration and the status; after a failure also the failed step, the error, whether the
+    emergency recovery brought the origin back, and where the backup is.
+  - The image changes and C(.env) keys are read from the two releases in the ledger. Every
+    C(.env) value and environment value of both releases is masked wherever it would appear
+    in the history line or the reports (reason, error, impact text, check details). After a success the target
     becomes the current release (healthy) and the origin is marked rolled-back, so it is never
     chosen as V(previous) again. After a failure the target is marked failed and the origin
     stays current.
@@ -60,6 +69,9 @@ options:
   backup_id:
     description: ID of the backup taken before the execute step.
     type: str
+  backup_path:
+    description: Where that backup is (shown in the report and kept in the history line).
+    type: path
   failed_step:
     description: The step that failed.
     type: str
@@ -116,14 +128,32 @@ report:
   description: Paths of the Markdown and JSON reports.
   returned: always
   type: dict
+  contains:
+    markdown:
+      description: The Markdown report.
+      type: str
+      returned: always
+      sample: /var/lib/ops-rollback/shop/reports/20261122T043000Z-1234.md
+    json:
+      description: The JSON report (the same content, for machines).
+      type: str
+      returned: always
+      sample: /var/lib/ops-rollback/shop/reports/20261122T043000Z-1234.json
 """
 
 import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ops.rollback.plugins.module_utils._history import history_entry, write_record
-from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name, child_path
+from ansible_collections.ops.rollback.plugins.module_utils._history import (
+    build_report,
+    history_entry,
+    mask_record,
+    release_facts,
+    report_paths,
+    write_record,
+)
+from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name
 from ansible_collections.ops.rollback.plugins.module_utils._releases import (
     ReleaseError,
     find_release,
@@ -168,6 +198,7 @@ def main():
             who=dict(type="str", default="unknown"),
             started_at=dict(type="str", required=True),
             backup_id=dict(type="str"),
+            backup_path=dict(type="path"),
             failed_step=dict(type="str"),
             error=dict(type="str"),
             recovered=dict(type="bool"),
@@ -188,24 +219,27 @@ def main():
         "strategy": p["strategy"], "reason": p["reason"], "who": p["who"], "started_at": p["started_at"],
         "ended_at": ended.strftime("%Y-%m-%dT%H:%M:%SZ"), "duration_s": (ended - started).total_seconds(),
         "downtime_s": p["downtime_s"], "status": p["status"], "backup_id": p["backup_id"],
-        "failed_step": p["failed_step"], "error": p["error"], "recovered": p["recovered"],
+        "backup_path": p["backup_path"], "failed_step": p["failed_step"], "error": p["error"],
+        "recovered": p["recovered"],
         "verify": [{"name": c.get("name"), "passed": c.get("passed"), "detail": c.get("detail")} for c in p["verify_checks"]],
     }
     try:
-        check_name(p["rollback_id"], "rollback_id")
-        stack_path = child_path(p["state_dir"], check_name(p["project_name"], "project_name"))
-        report = {"markdown": "%s/reports/%s.md" % (stack_path, p["rollback_id"]),
-                  "json": "%s/reports/%s.json" % (stack_path, p["rollback_id"])}
+        report_path = report_paths(p["state_dir"], check_name(p["project_name"], "project_name"),
+                                   check_name(p["rollback_id"], "rollback_id"))
+        ledger = load_ledger(p["state_dir"], p["project_name"])
+        facts = release_facts(p["state_dir"], p["project_name"], ledger, p["from_release"], p["to_release"])
+        record.update(from_version=facts["from_version"], to_version=facts["to_version"])
+        record = mask_record(record, facts["secrets"])
+        report = build_report(record, facts["impact"], p["impact_text"], facts["secrets"])
         if not module.check_mode:
-            ledger = load_ledger(p["state_dir"], p["project_name"])
             if p["status"] != "noop":
                 save_ledger(p["state_dir"], p["project_name"], update_ledger(ledger, p))
-            report = write_record(p["state_dir"], p["project_name"], record, p["impact_text"])
+            report_path = write_record(p["state_dir"], p["project_name"], record, report)
     except (ReleaseError, NameError_) as exc:
         module.fail_json(msg="Recording rollback %s of stack %s: %s" % (p["rollback_id"], p["project_name"], exc))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         module.fail_json(msg="Recording rollback %s of stack %s failed: %s" % (p["rollback_id"], p["project_name"], exc))
-    module.exit_json(changed=True, entry=history_entry(record), report=report)
+    module.exit_json(changed=True, entry=history_entry(record), report=report_path)
 
 
 if __name__ == "__main__":
