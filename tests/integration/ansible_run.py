@@ -34,9 +34,11 @@ class PlaybookRun:
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, verbosity=0, env=None,
-                 inventory=None, json_output=True, timeout=900, extra_args=()):
-    """Run a playbook (path or FQCN) against localhost unless `inventory` says otherwise."""
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), playbook]
+                 inventory=None, json_output=True, timeout=900, extra_args=(), venv_bin=None):
+    """Run a playbook (path or FQCN) against localhost unless `inventory` says otherwise;
+    with the ansible-playbook of `venv_bin` (e.g. .venv-compat/bin) instead of this venv's."""
+    bin_dir = venv_bin or VENV_BIN
+    argv = [os.path.join(bin_dir, "ansible-playbook"), playbook]
     argv += ["-i", inventory or os.path.join(ROOT, "tests", "integration", "inventory.yml")]
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
@@ -53,7 +55,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, verbosity=0
         "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".cache", "collections"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
-        "PATH": VENV_BIN + os.pathsep + run_env.get("PATH", ""),
+        "PATH": bin_dir + os.pathsep + run_env.get("PATH", ""),
     })
     if json_output:
         run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
