@@ -26,9 +26,10 @@ def run(argv, **kwargs):
     return subprocess.run(argv, capture_output=True, text=True, check=check, **kwargs)
 
 
-def playbook(name, extra_vars, check=False, env=None):
-    """Run one of the collection's playbooks against localhost; returns (seconds, process)."""
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), name, "-i", INVENTORY, "-e", json.dumps(extra_vars)]
+def playbook(name, extra_vars, check=False, env=None, inventory=INVENTORY, extra_args=()):
+    """Run one of the collection's playbooks (against localhost unless another inventory is
+    given); returns (seconds, process)."""
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), name, "-i", inventory, "-e", json.dumps(extra_vars), *extra_args]
     if check:
         argv.append("--check")
     run_env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), PATH=VENV_BIN + os.pathsep + os.environ["PATH"])

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ansible_overhead  # noqa: E402  (path set above)
 import blue_green_switch  # noqa: E402
 import charts  # noqa: E402
+import fleet  # noqa: E402
 import netlify_calls  # noqa: E402
 import recreate_outage  # noqa: E402
 from common import HERE, ROOT, median, run  # noqa: E402
@@ -90,6 +91,7 @@ def report(results):
         bk["collection_restore_mb_s"], r2(bk["manual_restore_s"])))
     lines += blue_green_switch.report_lines(results["blue_green"]) if "blue_green" in results else []
     lines += ansible_overhead.report_lines(results["ansible_overhead"]) if "ansible_overhead" in results else []
+    lines += fleet.report_lines(results["fleet"]) if "fleet" in results else []
     lines += netlify_calls.report_lines(results["netlify"]) if "netlify" in results else []
     lines += ["", "The recreate rollback's wall time includes the whole flow (lock, plan, backup of the config, "
               "execute, verify, record); the outage is what the probe saw. `docker compose up` inside it took %s s (median)."
@@ -132,6 +134,8 @@ def main():
     results["blue_green"] = blue_green_switch.rows(blue_green_samples)
     overhead_samples = ansible_overhead.main(reps)
     results["ansible_overhead"] = ansible_overhead.rows(overhead_samples)
+    fleet_samples = fleet.main(reps)
+    results["fleet"] = fleet.rows(fleet_samples)
     netlify_samples = netlify_calls.main(reps)
     results["netlify"] = netlify_calls.rows(netlify_samples)
     results["charts"] = charts.write_all(out, results, recreate_samples, blue_green_samples)
@@ -141,7 +145,8 @@ def main():
                        recreate_samples=without_timelines(recreate_samples["collection"]),
                        runbook_samples=without_timelines(recreate_samples["runbook"]),
                        blue_green_samples=without_timelines(blue_green_samples),
-                       ansible_overhead_samples=overhead_samples, netlify_samples=netlify_samples),
+                       ansible_overhead_samples=overhead_samples, fleet_samples=fleet_samples,
+                       netlify_samples=netlify_samples),
                   handle, indent=2, default=str)
     text = report(results)
     with open(os.path.join(out, "report.md"), "w") as handle:
