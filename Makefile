@@ -37,6 +37,10 @@ bench: setup
 build: setup
 	@$(VENV)/bin/ansible-galaxy collection build --force --output-path .cache/dist .
 
+# HTML docs of the modules and roles (antsibull-docs + Sphinx, offline) into .cache/docs/html.
+docs: setup
+	@scripts/build_docs.sh
+
 # Re-resolve the pinned dependency sets from requirements/*.in (needs the package index).
 lock:
 	@scripts/lock_requirements.sh

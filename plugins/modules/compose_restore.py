@@ -121,8 +121,8 @@ requirements:
   - Python library C(zstandard) on the managed host for zstd backups.
   - Python library C(pyrage) on the managed host for encrypted backups.
 notes:
-  - The M(ops.rollback.backup) role's C(restore) entry point adds the C(confirm=RESTORE) gate and runs
-    the M(ops.rollback.verify) role afterwards.
+  - The P(ops.rollback.backup#role) role's C(restore) entry point adds the C(confirm=RESTORE) gate and runs
+    the P(ops.rollback.verify#role) role afterwards.
   - Only one backup or restore of a stack runs at a time (C(<backup_root>/<stack>/.lock)).
 seealso:
   - module: ops.rollback.compose_backup

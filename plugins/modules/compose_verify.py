@@ -23,7 +23,7 @@ description:
   - C(integrity <name>) - each of O(integrity_checks) runs a command in a service container
     and compares its output with an expected value or a baseline captured earlier.
   - A failing check does not fail the module; it returns every check's result, and the
-    calling role (C(ops.rollback.verify)) decides. The module fails only on bad input
+    calling role (P(ops.rollback.verify#role)) decides. The module fails only on bad input
     or when Docker cannot be asked.
 extends_documentation_fragment:
   - ops.rollback.compose_project
