@@ -33,8 +33,8 @@ class SuiteSummary:
         tr.section("%s suite" % self.title)
         tr.write_line("| suite | cases | passed | failed | skipped |")
         tr.write_line("|---|---|---|---|---|")
-        tr.write_line("| %s | %d | %d | %d | %d |" % (self.title, len(self.outcomes), counts["passed"],
-                                                       counts["failed"], counts["skipped"]))
+        row = (self.title, len(self.outcomes), counts["passed"], counts["failed"], counts["skipped"])
+        tr.write_line("| %s | %d | %d | %d | %d |" % row)
         for nodeid, outcome in sorted(self.outcomes.items()):
             if outcome == "failed":
                 tr.write_line("FAILED %s" % nodeid)

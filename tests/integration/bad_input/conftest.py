@@ -105,3 +105,8 @@ def bed():
 def emulator():
     with Emulator(tokens=[TOKEN], port=EMULATOR_PORT, max_per_page=4) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def netlify_token():
+    return TOKEN

@@ -16,7 +16,6 @@ import os
 
 import pytest
 from ansible_run import run_playbook
-from conftest import TOKEN
 
 DROP = object()  # remove this extra var from the case's base
 HUGE = "a" * 20000
@@ -27,22 +26,36 @@ SERVICES = [{"name": "web", "container_port": 8080, "blue_port": 18783, "green_p
 PROJECT = {"project_dir": "{project}", "project_name": "opsbadin"}
 # Nothing answers there: a case the module failed to refuse up front fails on the connection.
 NETLIFY = {"api_url": "http://127.0.0.1:18786/api/v1", "max_retries": 0}
+COLOR = {"project_name": "opsbadin", "state_dir": "{state}", "color": "blue", "release_id": "x", "services": SERVICES}
+ACTIVE = {"project_name": "opsbadin", "project_dir": "{project}", "state_dir": "{state}", "state": "active", "color": "blue",
+          "release_id": "x"}
+RECORD = {"project_name": "opsbadin", "state_dir": "{state}", "rollback_id": "r1", "status": "succeeded", "from_release": "a",
+          "to_release": "b", "started_at": "2026-01-01T00:00:00Z"}
 MODULE_CASES = [
     ("backup_info-stack-traversal", "backup_info", {"backup_root": "{backups}", "stack": "../../opsbad-escape"}, "stack"),
     ("backup_info-backup_id-traversal", "backup_info", {"backup_root": "{backups}", "stack": "opsbadin", "backup_id": "../../../opsbad-escape"}, "backup_id"),
-    ("blue_green_color-color-choice", "blue_green_color", {"project_name": "opsbadin", "state_dir": "{state}", "color": "purple", "release_id": "x", "services": SERVICES}, "color"),
-    ("blue_green_color-release_id-shell", "blue_green_color", {"project_name": "opsbadin", "state_dir": "{state}", "color": "blue", "release_id": "v1;touch /tmp/opsbad-escape", "services": SERVICES}, "release_id"),
-    ("blue_green_color-services-type", "blue_green_color", {"project_name": "opsbadin", "state_dir": "{state}", "color": "blue", "release_id": "x", "services": [{"name": "web", "container_port": "http", "blue_port": 1, "green_port": 2}]}, "container_port"),
-    ("blue_green_state-project_name-traversal", "blue_green_state", {"project_name": "../opsbad-escape", "project_dir": "{project}", "state_dir": "{state}", "state": "active", "color": "blue", "release_id": "x"}, "project_name"),
-    ("blue_green_state-release_id-traversal", "blue_green_state", {"project_name": "opsbadin", "project_dir": "{project}", "state_dir": "{state}", "state": "active", "color": "blue", "release_id": "../../../opsbad-escape"}, "release_id"),
-    ("caddy_upstream-two-selectors", "caddy_upstream", {"admin_url": "http://127.0.0.1:18785", "upstreams": ["127.0.0.1:18783"], "handler_id": "web", "host": "example.com"}, "handler_id"),
+    ("blue_green_color-color-choice", "blue_green_color",
+     {"project_name": "opsbadin", "state_dir": "{state}", "color": "purple", "release_id": "x", "services": SERVICES}, "color"),
+    ("blue_green_color-release_id-shell", "blue_green_color",
+     dict(COLOR, release_id="v1;touch /tmp/opsbad-escape"), "release_id"),
+    ("blue_green_color-services-type", "blue_green_color",
+     dict(COLOR, services=[{"name": "web", "container_port": "http", "blue_port": 1, "green_port": 2}]), "container_port"),
+    ("blue_green_state-project_name-traversal", "blue_green_state",
+     dict(ACTIVE, project_name="../opsbad-escape"), "project_name"),
+    ("blue_green_state-release_id-traversal", "blue_green_state",
+     dict(ACTIVE, release_id="../../../opsbad-escape"), "release_id"),
+    ("caddy_upstream-two-selectors", "caddy_upstream",
+     {"admin_url": "http://127.0.0.1:18785", "upstreams": ["127.0.0.1:18783"], "handler_id": "web", "host": "example.com"}, "handler_id"),
     ("caddy_upstream-no-selector", "caddy_upstream", {"admin_url": "http://127.0.0.1:18785", "upstreams": ["127.0.0.1:18783"]}, "config_path"),
     ("caddy_upstream-empty-upstreams", "caddy_upstream", {"admin_url": "http://127.0.0.1:18785", "upstreams": [], "handler_id": "web"}, "upstreams"),
     ("compose_backup-stack-traversal", "compose_backup", dict(PROJECT, backup_root="{backups}", stack="../../opsbad-escape"), "stack"),
-    ("compose_backup-backup_id-shell", "compose_backup", dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="$(touch /tmp/opsbad-escape)"), "backup_id"),
+    ("compose_backup-backup_id-shell", "compose_backup",
+     dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="$(touch /tmp/opsbad-escape)"), "backup_id"),
     ("compose_backup-keep-zero", "compose_backup", dict(PROJECT, backup_root="{backups}", stack="opsbadin", keep=0), "keep"),
-    ("compose_restore-backup_id-traversal", "compose_restore", dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="../../../opsbad-escape"), "backup_id"),
-    ("compose_restore-backup_id-unknown", "compose_restore", dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="20200101T000000Z"), "backup_id"),
+    ("compose_restore-backup_id-traversal", "compose_restore",
+     dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="../../../opsbad-escape"), "backup_id"),
+    ("compose_restore-backup_id-unknown", "compose_restore",
+     dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="20200101T000000Z"), "backup_id"),
     ("compose_restore-wait_timeout-type", "compose_restore", dict(PROJECT, backup_root="{backups}", stack="opsbadin", wait_timeout="soon"), "wait_timeout"),
     ("compose_verify-health_timeout-type", "compose_verify", dict(PROJECT, health_timeout="forever"), "health_timeout"),
     ("compose_verify-project_name-shell", "compose_verify", dict(PROJECT, project_name="opsbadin;touch /tmp/opsbad-escape"), "project_name"),
@@ -52,17 +65,22 @@ MODULE_CASES = [
     ("netlify_deploy_info-site_id-traversal", "netlify_deploy_info", dict(NETLIFY, site_id="../accounts"), "site_id"),
     ("netlify_deploy_restore-commit_ref-shell", "netlify_deploy_restore", dict(NETLIFY, site_id="x", commit_ref="abc1234;id"), "commit_ref"),
     ("netlify_deploy_restore-deploy_id-traversal", "netlify_deploy_restore", dict(NETLIFY, **{"site_id": "x", "deploy_id": "../../sites"}), "deploy_id"),
-    ("release_apply-release_id-traversal", "release_apply", {"project_dir": "{project}", "project_name": "opsbadin", "state_dir": "{state}", "release_id": "../../opsbad-escape"}, "release_id"),
-    ("release_apply-release_id-unknown", "release_apply", {"project_dir": "{project}", "project_name": "opsbadin", "state_dir": "{state}", "release_id": "0123456789ab"}, "release_id"),
+    ("release_apply-release_id-traversal", "release_apply",
+     {"project_dir": "{project}", "project_name": "opsbadin", "state_dir": "{state}", "release_id": "../../opsbad-escape"}, "release_id"),
+    ("release_apply-release_id-unknown", "release_apply",
+     {"project_dir": "{project}", "project_name": "opsbadin", "state_dir": "{state}", "release_id": "0123456789ab"}, "release_id"),
     ("release_info-project_name-traversal", "release_info", {"project_name": "../../opsbad-escape", "state_dir": "{state}"}, "project_name"),
     ("release_record-project_name-empty", "release_record", dict(PROJECT, project_name="", state_dir="{state}"), "project_name"),
     ("release_record-keep-zero", "release_record", dict(PROJECT, state_dir="{state}", keep=0), "keep"),
     ("release_record-version-huge", "release_record", dict(PROJECT, state_dir="{state}", version="v" * 5000), "version"),
     ("rollback_plan-target-traversal", "rollback_plan", dict(PROJECT, state_dir="{state}", target="../../../etc/passwd"), "target"),
     ("rollback_plan-target-unknown", "rollback_plan", dict(PROJECT, state_dir="{state}", target="v9.9.9"), "target"),
-    ("rollback_record-rollback_id-traversal", "rollback_record", {"project_name": "opsbadin", "state_dir": "{state}", "rollback_id": "../../opsbad-escape", "status": "succeeded", "from_release": "a", "to_release": "b", "started_at": "2026-01-01T00:00:00Z"}, "rollback_id"),
-    ("rollback_record-started_at-format", "rollback_record", {"project_name": "opsbadin", "state_dir": "{state}", "rollback_id": "r1", "status": "succeeded", "from_release": "a", "to_release": "b", "started_at": "yesterday"}, "started_at"),
-    ("stack_lock-project_name-traversal", "stack_lock", {"project_name": "../../opsbad-escape", "state_dir": "{state}", "run_id": "r1"}, "project_name"),
+    ("rollback_record-rollback_id-traversal", "rollback_record",
+     dict(RECORD, rollback_id="../../opsbad-escape"), "rollback_id"),
+    ("rollback_record-started_at-format", "rollback_record",
+     dict(RECORD, started_at="yesterday"), "started_at"),
+    ("stack_lock-project_name-traversal", "stack_lock",
+     {"project_name": "../../opsbad-escape", "state_dir": "{state}", "run_id": "r1"}, "project_name"),
     ("stack_lock-run_id-shell", "stack_lock", {"project_name": "opsbadin", "state_dir": "{state}", "run_id": "r1`touch /tmp/opsbad-escape`"}, "run_id"),
 ]
 
@@ -179,7 +197,7 @@ def changed(run):
 
 
 @pytest.fixture(scope="module")
-def module_run(bed, tmp_path_factory):
+def module_run(bed, netlify_token, tmp_path_factory):
     """All module cases as tasks of one playbook, each ignoring its error; the picture of
     everything before and after."""
     tasks = [{"name": "case " + case_id, module_name if "." in module_name else "ops.rollback." + module_name: fill(args, bed),
@@ -189,7 +207,7 @@ def module_run(bed, tmp_path_factory):
     path = tmp_path_factory.mktemp("modules") / "modules.yml"
     path.write_text(json.dumps(play))
     before = bed.picture()
-    run = run_playbook(str(path), env={"NETLIFY_AUTH_TOKEN": TOKEN}, timeout=300)
+    run = run_playbook(str(path), env={"NETLIFY_AUTH_TOKEN": netlify_token}, timeout=300)
     return run, before, bed.picture()
 
 
@@ -206,9 +224,9 @@ def test_module_rejects(module_run, case_id, module_name, args, var):
 
 
 @pytest.mark.parametrize("case_id,playbook,extra,var,failing_task", PLAYBOOK_CASES, ids=[c[0] for c in PLAYBOOK_CASES])
-def test_playbook_rejects(bed, emulator, tmp_path, case_id, playbook, extra, var, failing_task):
+def test_playbook_rejects(bed, emulator, netlify_token, tmp_path, case_id, playbook, extra, var, failing_task):
     variables = base_vars(playbook, bed, emulator, str(tmp_path))
-    env = {"NETLIFY_AUTH_TOKEN": TOKEN}
+    env = {"NETLIFY_AUTH_TOKEN": netlify_token}
     for key, value in extra.items():
         if key == "NETLIFY_AUTH_TOKEN":
             env[key] = value
