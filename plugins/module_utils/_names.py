@@ -13,6 +13,8 @@ import os
 import re
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# What Compose v2 accepts as a project name (it refuses anything else, but only when it runs).
+PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class NameError_(ValueError):
@@ -24,8 +26,22 @@ def check_name(value, option):
     if not isinstance(value, str) or not value:
         raise NameError_("%s must be a non-empty string" % option)
     if not SAFE_NAME.fullmatch(value) or ".." in value:
-        raise NameError_("%s=%r is not allowed: use letters, digits, '.', '_' and '-' only "
-                         "(at most 128, no '..', no '/')" % (option, value))
+        raise NameError_("%s=%s is not allowed: use letters, digits, '.', '_' and '-' only "
+                         "(at most 128, no '..', no '/')" % (option, shown(value)))
+    return value
+
+
+def shown(value, limit=80):
+    """repr() of a value for an error message, cut to `limit` characters (a huge value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(value)
+
+
+def check_project_name(value, option="project_name"):
+    """Return ``value`` if Compose accepts it as a project name, else raise NameError_."""
+    if not isinstance(value, str) or not PROJECT_NAME.fullmatch(value):
+        raise NameError_("%s=%s is not a Compose project name: use lowercase letters, digits, '-' and '_' "
+                         "(at most 63, starting with a letter or digit)" % (option, shown(value)))
     return value
 
 

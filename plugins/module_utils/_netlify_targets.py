@@ -13,16 +13,41 @@ returns them); they are consumed lazily so that a steps_back lookup stops paging
 
 from __future__ import annotations
 
+import re
+
 DEPLOY_FIELDS = (
     "id", "site_id", "state", "context", "branch", "commit_ref", "title", "created_at",
     "published_at", "locked", "skipped", "draft", "deploy_url",
 )
 DIFF_FIELDS = ("id", "commit_ref", "title", "branch", "locked")
 MIN_COMMIT_PREFIX = 7
+# Checked before any request: each becomes one segment of an API path, or a prefix compared with commit SHAs.
+SITE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")   # a site ID (UUID) or a domain
+DEPLOY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")               # Netlify deploy IDs are 24 hex digits
+COMMIT_REF_RE = re.compile(r"^[0-9A-Fa-f]{1,64}$")                 # a commit SHA or a prefix of one
+MAX_STEPS_BACK = 10000
 
 
 class TargetError(Exception):
     """The requested target cannot be used; the message says why."""
+
+
+def _shown(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(value)
+
+
+def check_selectors(site_id, deploy_id=None, commit_ref=None, steps_back=None):
+    """Raise TargetError naming the first option whose value can't be right; nothing is asked yet."""
+    if not SITE_ID_RE.match(site_id or "") or ".." in site_id:
+        raise TargetError("site_id=%s is not a site ID or domain (letters, digits, '.', '_' and '-', no '..')"
+                          % _shown(site_id))
+    if deploy_id is not None and not DEPLOY_ID_RE.match(deploy_id):
+        raise TargetError("deploy_id=%s is not a deploy ID (letters, digits, '_' and '-', at most 64)" % _shown(deploy_id))
+    if commit_ref is not None and not COMMIT_REF_RE.match(commit_ref):
+        raise TargetError("commit_ref=%s is not a commit SHA or a prefix of one (hex digits)" % _shown(commit_ref))
+    if steps_back is not None and not 1 <= steps_back <= MAX_STEPS_BACK:
+        raise TargetError("steps_back must be from 1 to %d, got %d" % (MAX_STEPS_BACK, steps_back))
 
 
 def summarize_deploy(deploy):

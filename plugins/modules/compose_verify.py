@@ -286,6 +286,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.ops.rollback.plugins.module_utils import _verify as v
+from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_project_name
 from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import (
     DockerCli,
     DockerCliError,
@@ -376,6 +377,10 @@ class Verifier:
     def validate(self):
         """Raise v.InputError naming the option of the first bad value; nothing is asked yet."""
         p = self.params
+        try:
+            check_project_name(p["project_name"])
+        except NameError_ as exc:
+            raise v.InputError(str(exc))
         for key in ("health_timeout", "restarts_window"):
             if p[key] < 0:
                 raise v.InputError("%s: must not be negative, got %d" % (key, p[key]))

@@ -198,7 +198,11 @@ from ansible_collections.ops.rollback.plugins.module_utils._netlify import (
     client_from_module,
     netlify_argument_spec,
 )
-from ansible_collections.ops.rollback.plugins.module_utils._netlify_targets import summarize_deploy
+from ansible_collections.ops.rollback.plugins.module_utils._netlify_targets import (
+    TargetError,
+    check_selectors,
+    summarize_deploy,
+)
 
 
 def site_summary(site):
@@ -211,6 +215,10 @@ def list_deploys(module, client):
     site_id = params["site_id"]
     if params["limit"] < 0:
         module.fail_json(msg="limit must be 0 (all) or more, got %d" % params["limit"])
+    try:
+        check_selectors(site_id)
+    except TargetError as exc:
+        module.fail_json(msg="Invalid input: %s. Nothing was asked." % exc)
     action = "Reading site %s" % site_id
     try:
         site = client.get_site(site_id)

@@ -234,6 +234,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._netlify import (
 from ansible_collections.ops.rollback.plugins.module_utils._netlify_targets import (
     Replay,
     TargetError,
+    check_selectors,
     check_target,
     describe,
     direction,
@@ -269,6 +270,12 @@ class DeployRestorer:
                               **extra)
 
     def run(self):
+        params = self.params
+        try:
+            check_selectors(params["site_id"], params["deploy_id"], params["commit_ref"],
+                            None if params["deploy_id"] or params["commit_ref"] else params["steps_back"])
+        except TargetError as exc:
+            self.fail("Invalid input: %s." % exc)
         try:
             return self._run()
         except NetlifyError as exc:
@@ -349,7 +356,7 @@ class DeployRestorer:
     def _select(self, site_id, published, history):
         params = self.params
         if params["deploy_id"]:
-            self.action = "Reading deploy %s" % params["deploy_id"]
+            self.action = "Reading deploy %s (deploy_id)" % params["deploy_id"]
             return self.client.get_deploy(params["deploy_id"])
         if params["commit_ref"]:
             self.action = "Choosing the deploy of commit %s of site %s" % (params["commit_ref"], site_id)

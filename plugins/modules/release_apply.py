@@ -123,7 +123,7 @@ def main():
         applier = ReleaseApplier(module, cli, ReleaseStore(module, cli, p["state_dir"], p["project_name"]))
         result = applier.apply(p["project_dir"], p["release_id"], p["intent"], p["wait_timeout"])
     except (ReleaseError, NameError_) as exc:
-        module.fail_json(msg="Applying release %s of stack %s: %s" % (p["release_id"], p["project_name"], exc))
+        module.fail_json(msg="Applying release_id=%s of stack %s: %s" % (p["release_id"], p["project_name"], exc))
     except (DockerCliError, OSError) as exc:
         module.fail_json(msg="Applying release %s of stack %s failed: %s" % (p["release_id"], p["project_name"], exc))
     module.exit_json(**result)

@@ -111,7 +111,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import (
     DockerCliError,
     compose_project_argument_spec,
 )
-from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_
+from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name
 from ansible_collections.ops.rollback.plugins.module_utils._release_store import ReleaseStore
 from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError
 
@@ -130,6 +130,12 @@ def main():
     params = module.params
     if params["keep"] < 1:
         module.fail_json(msg="keep must be at least 1, got %s" % params["keep"])
+    if params["version"]:
+        try:
+            check_name(params["version"], "version")
+        except NameError_ as exc:
+            module.fail_json(msg="Recording a release of stack %s: %s (a version label is a rollback target); "
+                             "nothing was changed" % (params["project_name"], str(exc)[:300]))
     try:
         cli = DockerCli(module, params["project_dir"], params["project_name"], params["files"])
         store = ReleaseStore(module, cli, params["state_dir"], params["project_name"])

@@ -142,6 +142,7 @@ def main():
     )
     p = module.params
     try:
+        check_name(p["project_name"], "project_name")
         check_name(p["run_id"], "run_id")
         path = lock_path(p["state_dir"], p["project_name"])
         if p["state"] == "absent":

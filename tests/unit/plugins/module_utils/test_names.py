@@ -9,7 +9,13 @@ import os
 
 import pytest
 
-from ansible_collections.ops.rollback.plugins.module_utils._names import NameError_, check_name, child_path
+from ansible_collections.ops.rollback.plugins.module_utils._names import (
+    NameError_,
+    check_name,
+    check_project_name,
+    child_path,
+    shown,
+)
 
 
 @pytest.mark.parametrize("value", ["shop", "Shop_2", "a", "v1.2.3", "3f9c2a1b7d4e", "20261122T043000Z-1234", "a" * 128])
@@ -66,3 +72,22 @@ def test_child_path_refuses_a_symlink_pointing_outside_root(tmp_path):
     (root / "link").symlink_to(tmp_path / "outside")
     with pytest.raises(NameError_):
         child_path(str(root), "link", "file")
+
+
+@pytest.mark.parametrize("value", ["shop", "opsbadin", "a-b_c", "0", "a" * 63])
+def test_check_project_name_takes_what_compose_takes(value):
+    assert check_project_name(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "Shop", "v1.2", "-shop", "_shop", "shop;id", "../shop", "a" * 64, None, 7])
+def test_check_project_name_refuses_naming_the_option(value):
+    with pytest.raises(NameError_, match="^project_name=.* is not a Compose project name"):
+        check_project_name(value)
+
+
+def test_a_huge_value_is_not_echoed_in_full():
+    with pytest.raises(NameError_) as info:
+        check_name("a/" * 10000, "target")
+    assert len(str(info.value)) < 300
+    assert "(20000 characters)" in str(info.value)
+    assert shown("v1") == "'v1'"

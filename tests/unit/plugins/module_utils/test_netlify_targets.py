@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.ops.rollback.plugins.module_utils._netlify_targets import (
     Replay,
     TargetError,
+    check_selectors,
     check_target,
     direction,
     published_view,
@@ -180,3 +181,22 @@ def test_replay_fetches_once_and_replays():
     assert list(replay) == [0, 1, 2, 3]
     assert list(replay) == [0, 1, 2, 3]
     assert pulled == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("args", [
+    ("3f1a7c52-9b1e-4c7d-8a2f-6d5e4b3c2a10",), ("www.ops-demo.example", "6650f1c2e00000000000000b"),
+    ("site", None, "594fd16"), ("site", None, None, 1), ("site", None, None, 10000),
+])
+def test_check_selectors_takes_ids_domains_and_prefixes(args):
+    check_selectors(*args)
+
+
+@pytest.mark.parametrize("args, option", [
+    (("",), "site_id"), (("../accounts",), "site_id"), (("a..b",), "site_id"), (("a/b",), "site_id"),
+    (("site", "../../sites"), "deploy_id"), (("site", "$(id)"), "deploy_id"), (("site", ""), "deploy_id"),
+    (("site", None, "abc1234;id"), "commit_ref"), (("site", None, "main"), "commit_ref"),
+    (("site", None, None, 0), "steps_back"), (("site", None, None, 10 ** 9), "steps_back"),
+])
+def test_check_selectors_refuses_naming_the_option(args, option):
+    with pytest.raises(TargetError, match="^%s" % option):
+        check_selectors(*args)

@@ -209,7 +209,7 @@ def test_lock_false_restores_without_locking(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     ({"deploy_id": "d4"}, "Checking deploy d4 of site site-1: deploy d4 cannot be published: its state is error"),
     ({"deploy_id": "x1"}, "deploy x1 belongs to site site-2, not to site site-1"),
-    ({"deploy_id": "nope"}, "Reading deploy nope failed: GET /deploys/nope: HTTP 404"),
+    ({"deploy_id": "nope"}, "Reading deploy nope (deploy_id) failed: GET /deploys/nope: HTTP 404"),
     ({"steps_back": 3}, "steps_back=3, but there are only 2 ready production deploys"),
     ({"commit_ref": "d"}, "too short"),
     ({"site_id": "other.netlify.app"}, "Reading site other.netlify.app failed: GET /sites/other.netlify.app: HTTP 404"),
