@@ -5,6 +5,12 @@ A kill point is the name of a task (or a part of it, as shown in `TASK [...]`): 
 banner of that task is printed, every task before it has finished and the named task has not
 (or has only just) begun. `also` adds a condition polled after the banner (for example: the
 ledger marks the execute step as in progress) so that a kill can land inside a long task.
+
+ansible-core 2.19+ runs each worker (the process that runs one task) in a session of its own:
+SIGKILL of ansible-playbook's process group leaves the worker running the current task to its
+end, an orphan. `tree=False` does exactly that (what `kill -9 -PGID` does to an operator's
+run); `tree=True` (the default) also kills every descendant, workers and the commands they
+run, as a crashed controller or a killed CI job does, so the named task is cut where it is.
 """
 import json
 import os
@@ -22,8 +28,9 @@ LOG_DIR = os.path.join("/tmp", "ops-rollback-faults-logs")
 class KillPoint:
     """Where to kill: the banner of task `task`, then (optionally) once `also()` is true."""
 
-    def __init__(self, ident, task, expect, also=None, note="", nth=1):
+    def __init__(self, ident, task, expect, also=None, note="", nth=1, tree=True):
         self.ident = ident
+        self.tree = tree
         self.task = task
         self.nth = nth
         self.expect = expect           # "target" or "origin": the release the re-run converges to
@@ -89,6 +96,8 @@ def run_and_kill(playbook, extra_vars, point, timeout=300, log_name=None):
                     while proc.poll() is None and not point.also() and time.monotonic() < deadline:
                         time.sleep(0.02)
                 if proc.poll() is None:
+                    if point.tree:
+                        _kill_tree(proc.pid)
                     _kill(proc)
                     state["killed"] = True
                     lines.append("=== SIGKILL of the process group at %s ===\n" % name)
@@ -112,6 +121,37 @@ def _kill(proc):
         except ProcessLookupError:
             pass
         proc.wait(timeout=60)
+
+
+def _children(pid):
+    found = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid), encoding="ascii") as handle:
+                found.extend(int(c) for c in handle.read().split())
+    except OSError:
+        pass
+    return found
+
+
+def _kill_tree(root):
+    """Stop the process tree under `root` (so nothing new forks), then SIGKILL all of it."""
+    seen, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        todo.extend(_children(pid))
+    for pid in seen:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def banners(text):
