@@ -7,8 +7,6 @@ blue-green tests' BlueGreen (tests/integration/blue_green/bg_helpers.py). Names 
 import os
 import sys
 
-import pytest
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 INTEGRATION = os.path.dirname(HERE)
 for _sub in ("rollback", "blue_green", "caddy"):

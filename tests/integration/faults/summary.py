@@ -4,24 +4,22 @@ Rows: every case of this suite, and the faults that other suites already prove (
 REFERENCED with the test that proves each), with the outcome that test had in this run
 ("not run" when it was not collected, e.g. `pytest tests/integration/faults` alone).
 """
-import os
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SUITE = "tests/integration/faults/"
+IT = "tests/integration/"
+SUITE = IT + "faults/"
 
 # fault -> node ID (or the start of the node IDs) of the test of another suite that proves it
 REFERENCED = [
-    ("target image missing (recreate)", "tests/integration/rollback/test_recreate_rollback.py::test_missing_target_image_fails_before_any_change"),
-    ("target unhealthy (recreate: recovered)", "tests/integration/rollback/test_recreate_rollback.py::test_unhealthy_target_is_recovered_and_recorded"),
-    ("target unhealthy (blue-green: refused)", "tests/integration/blue_green/test_blue_green.py::test_unhealthy_release_is_refused_while_the_old_color_serves"),
-    ("Caddy admin API down (blue-green)", "tests/integration/blue_green/test_blue_green.py::test_admin_api_down_is_refused_before_any_change"),
-    ("Caddy config changed concurrently (ETag)", "tests/integration/caddy/test_caddy_upstream_live.py::test_concurrent_change_is_detected_through_the_etag_and_retried"),
-    ("backup disk full, archive corrupted (molecule backup: verify_faults.yml)", "tests/integration/test_molecule.py::test_molecule_scenario[backup"),
-    ("Netlify 401", "tests/integration/netlify/test_netlify_rollback.py::test_401_fails_clearly_and_the_token_never_shows_at_vvv"),
-    ("Netlify 404", "tests/integration/netlify/test_netlify_rollback.py::test_404_fails_clearly"),
-    ("Netlify 429 and 500 (retried)", "tests/integration/netlify/test_netlify_rollback.py::test_429_and_500_are_retried_and_succeed"),
-    ("Netlify timeout (retried, recovered)", "tests/integration/netlify/test_netlify_module_tasks.py::test_slow_answer_and_rate_limit_reset_are_retried"),
-    ("Netlify 503 for good (retries bounded)", "tests/integration/netlify/test_netlify_module_tasks.py::test_retries_are_bounded_and_nothing_is_written"),
+    ("target image missing (recreate)", IT + "rollback/test_recreate_rollback.py::test_missing_target_image_fails_before_any_change"),
+    ("target unhealthy (recreate: recovered)", IT + "rollback/test_recreate_rollback.py::test_unhealthy_target_is_recovered_and_recorded"),
+    ("target unhealthy (blue-green: refused)", IT + "blue_green/test_blue_green.py::test_unhealthy_release_is_refused_while_the_old_color_serves"),
+    ("Caddy admin API down (blue-green)", IT + "blue_green/test_blue_green.py::test_admin_api_down_is_refused_before_any_change"),
+    ("Caddy config changed concurrently (ETag)", IT + "caddy/test_caddy_upstream_live.py::test_concurrent_change_is_detected_through_the_etag_and_retried"),
+    ("backup disk full, archive corrupted (molecule backup: verify_faults.yml)", IT + "test_molecule.py::test_molecule_scenario[backup"),
+    ("Netlify 401", IT + "netlify/test_netlify_rollback.py::test_401_fails_clearly_and_the_token_never_shows_at_vvv"),
+    ("Netlify 404", IT + "netlify/test_netlify_rollback.py::test_404_fails_clearly"),
+    ("Netlify 429 and 500 (retried)", IT + "netlify/test_netlify_rollback.py::test_429_and_500_are_retried_and_succeed"),
+    ("Netlify timeout (retried, recovered)", IT + "netlify/test_netlify_module_tasks.py::test_slow_answer_and_rate_limit_reset_are_retried"),
+    ("Netlify 503 for good (retries bounded)", IT + "netlify/test_netlify_module_tasks.py::test_retries_are_bounded_and_nothing_is_written"),
 ]
 
 
@@ -51,7 +49,7 @@ class FaultSummary:
                 outcome = "passed"
             else:
                 outcome = "skipped"
-            rows.append(("%s  [%s]" % (fault, prefix.split("::")[-1]), outcome))
+            rows.append(("%s  [%s]" % (fault, prefix.rsplit("::", maxsplit=1)[-1]), outcome))
         return rows
 
     def write(self, terminal):

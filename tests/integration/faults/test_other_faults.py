@@ -123,8 +123,8 @@ def test_target_port_taken_by_another_process_is_refused_before_any_change(of_st
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", OTHER_PORT))
         squatter.listen(1)
-        run = run_playbook("ops.rollback.rollback", stack.vars(target="v1-other-port", confirm="ROLLBACK",
-                                                                backup_volumes=False), json_output=False)
+        variables = stack.vars(target="v1-other-port", confirm="ROLLBACK", backup_volumes=False)
+        run = run_playbook("ops.rollback.rollback", variables, json_output=False)
     finally:
         squatter.close()
     text = text_of(run)
