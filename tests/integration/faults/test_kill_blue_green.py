@@ -30,7 +30,7 @@ POINTS = [
     ("03-before-execute", "Execute | Put the target release in place", False),
     ("04-switch-preflight", SWITCH + "Proxy | Check that Caddy answers", False),
     ("05-color-starting", SWITCH + "Start | Start the release in the idle color", True),
-    ("06-color-up-unverified", SWITCH + "Verify | Check the new color on its own ports", False),
+    ("06-color-up-unverified", "Verify | Check the new color on its own ports", False),  # include_role: no prefix
     ("07-before-caddy-write", SWITCH + "Switch | Point Caddy at the new color", False),
     ("08-caddy-switched", SWITCH + "Verify | Check the site through Caddy", False),
     ("09-state-recorded", SWITCH + "Retire | Stop the old color", False),
