@@ -25,12 +25,12 @@ REFERENCED = [
 
 class FaultSummary:
     def __init__(self):
-        self.outcomes = {}            # node ID -> "passed" / "failed" / "skipped"
+        self.outcomes = {}            # node ID -> "passed" / "failed" / "xfailed" / "skipped"
 
     def add(self, report):
         nodeid = report.nodeid
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.outcomes[nodeid] = report.outcome
+            self.outcomes[nodeid] = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
         elif report.when == "teardown" and report.failed and self.outcomes.get(nodeid) == "passed":
             self.outcomes[nodeid] = "failed"
 
@@ -56,13 +56,13 @@ class FaultSummary:
         rows = self.rows()
         if not any(nodeid.startswith(SUITE) for nodeid in self.outcomes):
             return                     # the suite did not run in this session
-        counts = {k: sum(1 for _n, o in rows if o == k) for k in ("passed", "failed", "skipped", "not run")}
+        counts = {k: sum(1 for _n, o in rows if o == k) for k in ("passed", "failed", "xfailed", "skipped", "not run")}
         terminal.section("fault-injection suite")
         width = max(len(n) for n, _o in rows)
         terminal.write_line("%-*s  %s" % (width, "case", "outcome"))
         for name, outcome in rows:
             terminal.write_line("%-*s  %s" % (width, name, outcome))
         terminal.write_line("")
-        terminal.write_line("| cases | passed | failed | skipped | not run |")
-        terminal.write_line("| %5d | %6d | %6d | %7d | %7d |" % (
-            len(rows), counts["passed"], counts["failed"], counts["skipped"], counts["not run"]))
+        terminal.write_line("| cases | passed | failed | xfailed (known bugs) | skipped | not run |")
+        terminal.write_line("| %5d | %6d | %6d | %20d | %7d | %7d |" % (
+            len(rows), counts["passed"], counts["failed"], counts["xfailed"], counts["skipped"], counts["not run"]))
