@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: setup demo demo-down test lint sanity unit integration bench build docs lock clean
+.PHONY: setup demo demo-down test lint sanity unit integration faults bench build docs lock clean
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,10 @@ unit: setup
 
 integration: setup
 	@$(PYTEST) tests/integration
+
+# The fault-injection suite alone (make test and make integration run it too).
+faults: setup
+	@$(PYTEST) tests/integration/faults
 
 bench: setup
 	@$(VENV)/bin/python benchmarks/run.py

@@ -25,7 +25,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._blue_green import (
 )
 from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError, service_of
 from ansible_collections.ops.rollback.plugins.module_utils._release_apply import ReleaseApplier
-from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError, find_release, load_ledger
+from ansible_collections.ops.rollback.plugins.module_utils._releases import ReleaseError, find_release, load_ledger, save_ledger
 from ansible_collections.ops.rollback.plugins.module_utils._state_files import ensure_dir, write_bytes_atomic, write_json_atomic
 
 # Beside the color's compose file: a lock that orders starts and stops of the color, a token
@@ -78,8 +78,9 @@ class ColorRunner:
             "base_urls": {s["name"]: "http://%s" % dial(s, self.color) for s in self.services},
         }
 
-    def start(self, release_id, wait_timeout=120):
-        release = find_release(load_ledger(self.store.state_dir, self.stack), release_id)
+    def start(self, release_id, wait_timeout=120, intent=None):
+        ledger = load_ledger(self.store.state_dir, self.stack)
+        release = find_release(ledger, release_id)
         if release is None:
             raise ReleaseError("release %s is not in the ledger of stack %s" % (release_id, self.stack))
         resolved = self.store.stored_resolved(release)
@@ -109,6 +110,12 @@ class ColorRunner:
                       services_to_start=stale, compose_up_s=0.0)
         if self.module.check_mode:
             return result
+        if intent:
+            # Written before anything changes (even when this color needs no start: the switch
+            # of the proxy follows), so that a run killed after the switch is resumed by the next
+            # one and recorded, not taken for a stack that already runs the target.
+            ledger["in_progress"] = intent
+            save_ledger(self.store.state_dir, self.stack, ledger)
         with self.locked():
             # A new token, even when nothing needs starting: a delayed retire of this color that
             # was scheduled before now sees it and leaves the color running.

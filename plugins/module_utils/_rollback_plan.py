@@ -14,6 +14,7 @@ import shutil
 import socket
 import tempfile
 
+from ansible_collections.ops.rollback.plugins.module_utils._blue_green import COLORS, color_project
 from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.ops.rollback.plugins.module_utils._impact import (
     config_diff,
@@ -109,7 +110,7 @@ class RollbackPlanner:
             return find_release(ledger, in_progress["to"])
         return select_target(ledger, target)
 
-    def validate(self, current, target, project_dir):
+    def validate(self, current, target, project_dir, strategy="recreate"):
         """Problems that make the target unusable; an empty list means it can be used."""
         problems = []
         if not self.store.is_stored(target["id"], target["files"]):
@@ -123,7 +124,7 @@ class RollbackPlanner:
                 name, svc["image_id"], digests, svc.get("image")))
         problems.extend(self.config_problems(target, project_dir))
         if not problems:
-            problems.extend(self.port_problems(target))
+            problems.extend(self.port_problems(target, strategy))
         return problems
 
     def config_problems(self, target, project_dir):
@@ -148,8 +149,21 @@ class RollbackPlanner:
             shutil.rmtree(scratch, ignore_errors=True)
         return []
 
-    def port_problems(self, target):
+    def held_ports(self, strategy):
+        """Host ports that the stack's own containers hold: the project's, and under blue_green
+        also the color projects' (a switchable service's port in the shared config is the one a
+        color serves on, never another process's)."""
         ours = project_host_ports(self.cli.project_containers())
+        if strategy == "blue_green":
+            for color in COLORS:
+                ours |= project_host_ports(self.project_cli(color_project(self.store.stack, color)).project_containers())
+        return ours
+
+    def project_cli(self, project):
+        return DockerCli(self.module, None, project)
+
+    def port_problems(self, target, strategy="recreate"):
+        ours = self.held_ports(strategy)
         problems = []
         for service, host_ip, port, protocol in published_ports(self.store.stored_resolved(target)):
             if port in ours:
@@ -195,7 +209,7 @@ class RollbackPlanner:
             result["impact_text"] = ["Stack %s already runs release %s: nothing to roll back." % (self.store.stack, current["id"])]
             result["problems"] = []
             return result
-        result["problems"] = self.validate(current, chosen, project_dir)
+        result["problems"] = self.validate(current, chosen, project_dir, strategy)
         if result["problems"]:
             result["impact_text"] = ["Rollback of stack %s: %s -> %s can't be done:" % (self.store.stack, current["id"], chosen["id"])]
             result["impact_text"] += ["  - " + problem for problem in result["problems"]]

@@ -78,6 +78,14 @@ options:
     description: Seconds to wait for the color's services to be running and healthy.
     type: int
     default: 120
+  intent:
+    description:
+      - With O(state=started), what the caller is doing (for example C(from), C(to) and
+        C(rollback_id) of a rollback). It is written to the ledger as C(in_progress) before
+        anything changes, so that a run killed in the middle (after the proxy was switched, say)
+        is resumed and recorded by the next one instead of being taken for a stack that already
+        runs the target. M(ops.rollback.rollback_record) clears it.
+    type: dict
   retire_after:
     description:
       - With O(state=stopped), wait this many seconds, then stop the color only if it was not
@@ -212,6 +220,7 @@ def main():
             network=dict(type="str"),
             wait_timeout=dict(type="int", default=120),
             retire_after=dict(type="int"),
+            intent=dict(type="dict"),
         ),
         required_if=[("state", "started", ["release_id"])],
         supports_check_mode=True,
@@ -229,7 +238,7 @@ def main():
         store = ReleaseStore(module, DockerCli(module, None, p["project_name"]), p["state_dir"], p["project_name"])
         runner = ColorRunner(module, store, p["services"], p["color"], p["network"])
         if p["state"] == "started":
-            result = runner.start(p["release_id"], p["wait_timeout"])
+            result = runner.start(p["release_id"], p["wait_timeout"], p["intent"])
         elif p["retire_after"] is not None:
             result = runner.retire(p["retire_after"])
         else:

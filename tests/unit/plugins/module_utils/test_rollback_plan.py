@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from ansible_collections.ops.rollback.plugins.module_utils._rollback_plan import (
+    RollbackPlanner,
     port_is_free,
     project_host_ports,
     published_ports,
@@ -103,3 +104,53 @@ def test_port_is_free_true_once_the_holder_released_it():
 def test_port_is_free_false_for_an_address_not_on_this_host():
     # 192.0.2.0/24 is TEST-NET-1: binding to it fails, which must read as "not free", not raise
     assert port_is_free("192.0.2.1", 0, "tcp") is False
+
+
+# -- ports the stack holds: under blue_green, the colors' too ------------------------------------
+def _bound(port):
+    return {"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}}}
+
+
+class _Cli:
+    def __init__(self, containers):
+        self.containers = containers
+
+    def project_containers(self):
+        return self.containers
+
+
+class _Store:
+    stack = "shop"
+
+    def stored_resolved(self, release):
+        return {"services": {"web": {"ports": [{"target": 8080, "published": str(release["port"]), "host_ip": "127.0.0.1"}]}}}
+
+
+@pytest.fixture
+def held_by_blue():
+    """A port held by a listening socket, as the active blue color's container holds its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def _planner(port):
+    planner = RollbackPlanner(None, _Cli([]), _Store())
+    colors = {"shop-blue": _Cli([_bound(port)]), "shop-green": _Cli([])}
+    planner.project_cli = colors.__getitem__
+    return planner
+
+
+def test_blue_green_target_on_a_port_an_own_color_holds_is_not_a_problem(held_by_blue):
+    planner = _planner(held_by_blue)
+    assert planner.port_problems({"port": held_by_blue}, "blue_green") == []
+    assert held_by_blue in planner.held_ports("blue_green")
+
+
+def test_recreate_target_on_a_port_another_project_holds_is_a_problem(held_by_blue):
+    planner = _planner(held_by_blue)
+    assert planner.held_ports("recreate") == set()
+    assert planner.port_problems({"port": held_by_blue}, "recreate") == [
+        "port 127.0.0.1:%d/tcp of service web is taken by another process" % held_by_blue]
