@@ -82,10 +82,14 @@ def runbook_window(sample):
     return [2.0, 2.0 + float(sample["wall_s"])] if sample and sample.get("wall_s") else None
 
 
+def first(samples):
+    """The first sample that has a timeline."""
+    return next((s for s in samples if s and s.get("timeline")), None)
+
+
 def write_all(out, results, recreate_samples, blue_green_samples):
     """Writes the PNGs into `out`; returns their file names."""
     written = []
-    first = lambda samples: next((s for s in samples if s and s.get("timeline")), None)  # noqa: E731
     series = [
         ("recreate_collection.png", "recreate rollback: ops.rollback.rollback", first(recreate_samples["collection"]), "window"),
         ("recreate_runbook.png", "recreate rollback: manual runbook", first(recreate_samples["runbook"]), "runbook"),
