@@ -47,7 +47,7 @@ def check(state=None, passed=False, data=None, settings=None, **kwargs):
 def run_checks(n, state=None, **kwargs):
     out = None
     state = state or {}
-    for _ in range(n):
+    for _run in range(n):
         state, out = check(state, **kwargs)
     return state, out
 
