@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: setup demo demo-down test lint sanity unit integration bench build docs lock clean
+.PHONY: setup demo demo-down test lint sanity unit integration bench build ee docs lock clean
 
 setup:
 	@scripts/setup.sh
@@ -36,6 +36,13 @@ bench: setup
 
 build: setup
 	@$(VENV)/bin/ansible-galaxy collection build --force --output-path .cache/dist .
+
+# The AWX execution environment's build context (offline): .cache/ee/context (docs/awx.md).
+ee: setup
+	@rm -rf .cache/ee && mkdir -p .cache/ee/dist
+	@$(VENV)/bin/ansible-galaxy collection build --output-path .cache/ee/dist .
+	@cp .cache/ee/dist/ops-rollback-*.tar.gz .cache/ee/ops-rollback.tar.gz
+	@$(VENV)/bin/ansible-builder create --file execution-environment.yml --context .cache/ee/context --output-filename Containerfile
 
 # Re-resolve the pinned dependency sets from requirements/*.in (needs the package index).
 lock:
