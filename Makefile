@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 PYTEST := $(VENV)/bin/python -m pytest -p no:cacheprovider
 
-.PHONY: setup demo demo-down test lint sanity unit integration faults bench build docs lock clean
+.PHONY: setup demo demo-down test lint sanity unit integration faults bench build ee docs lock clean
 
 setup:
 	@scripts/setup.sh
@@ -44,6 +44,13 @@ build: setup
 # HTML docs of the modules and roles (antsibull-docs + Sphinx, offline) into .cache/docs/html.
 docs: setup
 	@scripts/build_docs.sh
+
+# The AWX execution environment's build context (offline): .cache/ee/context (docs/awx.md).
+ee: setup
+	@rm -rf .cache/ee && mkdir -p .cache/ee/dist
+	@$(VENV)/bin/ansible-galaxy collection build --output-path .cache/ee/dist .
+	@cp .cache/ee/dist/ops-rollback-*.tar.gz .cache/ee/ops-rollback.tar.gz
+	@$(VENV)/bin/ansible-builder create --file execution-environment.yml --context .cache/ee/context --output-filename Containerfile
 
 # Re-resolve the pinned dependency sets from requirements/*.in (needs the package index).
 lock:
