@@ -186,8 +186,11 @@ def playbook_model(path):
 
 
 # -- the checks ---------------------------------------------------------------------------
-def sample_answer(question):
-    """An answer a user could give: the default, else a value within the question's limits."""
+def sample_answer(question, confirm_word=None):
+    """An answer a user could give: the default, else a value within the question's limits (the
+    confirmation word for the confirm question, which the playbook's spec accepts alone)."""
+    if question["variable"] == "confirm" and confirm_word:
+        return confirm_word
     if question.get("default") not in (None, ""):
         return question["default"]
     kind = question["type"]
@@ -269,7 +272,8 @@ def survey_errors(playbook, survey, provided=(), extra_vars=None):
             errors.append("%s: %r is a bool; choices must be true/false" % (playbook.name, variable))
         if option.get("choices") and not set(choices(q)) <= {str(c) for c in option["choices"]}:
             errors.append("%s: %r choices %s are not among %s" % (playbook.name, variable, choices(q), option["choices"]))
-        if option.get("choices") and q["type"] != "multiplechoice":
+        # The confirmation word is typed, not picked: its own rule (below) checks that question.
+        if option.get("choices") and q["type"] != "multiplechoice" and variable != "confirm":
             errors.append("%s: %r has choices; ask it as multiplechoice" % (playbook.name, variable))
     for variable in sorted(playbook.required):
         if variable in provided:
@@ -295,7 +299,7 @@ def survey_errors(playbook, survey, provided=(), extra_vars=None):
 def spec_errors(playbook, survey, extra_vars):
     """Ansible's own argument spec validation of the answers AWX would send: every question
     answered, then every optional text question sent empty and left out."""
-    answers = {q["variable"]: sample_answer(q) for q in survey["spec"]}
+    answers = {q["variable"]: sample_answer(q, playbook.confirm_word) for q in survey["spec"]}
     answers.update({k: v for k, v in extra_vars.items() if k in playbook.spec})
     variants = [answers]
     for q in survey["spec"]:
