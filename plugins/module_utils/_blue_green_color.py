@@ -53,7 +53,9 @@ class ColorRunner:
         """Holds the color's lock: a start and a (delayed) stop of one color never overlap."""
         ensure_dir(os.path.dirname(self.dir))
         ensure_dir(self.dir)
-        with open(os.path.join(self.dir, LOCK_FILE), "a", encoding="utf-8") as handle:
+        # Owner-only, like every file of the state dir.
+        fd = os.open(os.path.join(self.dir, LOCK_FILE), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

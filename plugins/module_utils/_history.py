@@ -367,6 +367,15 @@ def netlify_entry(line):
     return entry
 
 
+def netlify_report(line):
+    """The reports a Netlify history line names (its "report", the .md; the .json beside it),
+    or None: older lines have none, and a report may have been removed."""
+    markdown = line.get("report")
+    if not isinstance(markdown, str) or not markdown.endswith(".md") or not os.path.isfile(markdown):
+        return None
+    return {"markdown": markdown, "json": markdown[:-3] + ".json"}
+
+
 def collect(state_dir, stack=None, limit=10, netlify_history_file=None):
     """The newest `limit` rollbacks, newest first: of `stack`, or of every stack under
     state_dir, plus the Netlify history file's when one is given. Each stack entry says where
@@ -384,7 +393,7 @@ def collect(state_dir, stack=None, limit=10, netlify_history_file=None):
             entry["report"] = paths if paths and os.path.isfile(paths["markdown"]) else None
             entries.append(entry)
     if netlify_history_file:
-        entries += [dict(netlify_entry(line), report=None) for line in read_jsonl(netlify_history_file)]
+        entries += [dict(netlify_entry(line), report=netlify_report(line)) for line in read_jsonl(netlify_history_file)]
     # Stable sort: entries of the same second keep their file order (the later line is newer).
     entries = sorted(enumerate(entries), key=lambda pair: (pair[1].get("started_at") or "", pair[0]), reverse=True)
     return stacks, [entry for _index, entry in entries[:limit]]
@@ -431,7 +440,7 @@ def history_text(entries, where):
         if entry.get("report"):
             lines.append("  " + entry["report"]["markdown"])
         else:
-            lines.append("  (none: %s)" % ("Netlify rollbacks have no report" if entry.get("source") == "netlify" else "missing"))
+            lines.append("  (none: missing)")
     return "\n".join(lines)
 
 

@@ -51,7 +51,7 @@ def test_a_wrong_confirmation_word_of_the_right_length_changes_nothing(stack):
     before = stack.snapshot()
     run = launch(stack, survey_answers(stack, confirm="ROLLBACX", reason="it: awx typo"))
     assert run.rc != 0
-    assert "confirm must be ROLLBACK or empty" in " ".join((run.stdout + run.stderr).split())
+    assert "value of confirm must be one of: , ROLLBACK, got: ROLLBACX" in " ".join((run.stdout + run.stderr).split())
     assert stack.snapshot() == before and stack.history() == [] and not stack.lock_exists()
 
 

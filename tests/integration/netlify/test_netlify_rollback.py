@@ -76,6 +76,15 @@ def test_deploy_id_check_real_check_real(netlify, rollback):
     assert record["reason"] == "broken pricing page"
     assert record["user"] == (os.environ.get("USER") or "unknown")
     assert record["reverted"] == [PUBLISHED] and record["locked"] is True
+    # the report beside the history: Markdown and JSON, owner-only, naming both deploys
+    report = rollback.history_file.parent / "reports"
+    assert record["report"].startswith(str(report)) and os.path.exists(record["report"]), record["report"]
+    assert oct(os.stat(record["report"]).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(report).st_mode & 0o777) == "0o700"
+    text = open(record["report"], encoding="utf-8").read()
+    assert "| outcome | published |" in text and HEADER_FIX in text and PUBLISHED in text, text
+    with open(record["report"][:-3] + ".json", encoding="utf-8") as handle:
+        assert json.load(handle)["to"]["id"] == HEADER_FIX
 
     # 3. Check mode again: nothing to do.
     run = ok(rollback(check=True, deploy_id=HEADER_FIX))
@@ -218,3 +227,6 @@ def test_a_failed_site_check_publishes_the_recovery_point_again(netlify, rollbac
     (record,) = history(rollback)
     assert record["outcome"] == "failed, recovered" and "503" in record["error"]
     assert record["to"]["id"] == HEADER_FIX and record["from"]["id"] == PUBLISHED
+    text = open(record["report"], encoding="utf-8").read()
+    assert "| outcome | failed, recovered |" in text and "## Failure" in text and "503" in text, text
+    assert "Published the recovery point %s again." % PUBLISHED in text

@@ -108,6 +108,9 @@ def runs(tmp_path_factory):
         play("restore", "restore", s.vars(confirm="RESTORE", verify_log_allow_patterns=["database system is starting up"]))
         play("rollback --check", "rollback", s.vars(), check=True)
         play("rollback", "rollback", s.vars(confirm="ROLLBACK", reason="secret scan"))
+        # healthy after the rollback: the guard verifies and reports (the restore's PostgreSQL start line again)
+        play("guard", "guard", s.vars(verify_log_allow_patterns=["database system is starting up"]))
+        play("history", "history", {"stack": s.name, "state_dir": s.state_dir})
         TREES["state dir"] = s.state_dir
         TREES["backup root"] = s.backup_root
 

@@ -7,6 +7,7 @@ is not the active color, and it keeps its outcome for the operator."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -62,6 +63,8 @@ def test_retire_stops_an_idle_color_after_the_delay(runner, monkeypatch):
     assert runner.stops == ["shop-blue"]
     assert (result["changed"], result["retire"], result["stopped"]) == (True, "stopped", ["web"])
     assert outcome(runner)["outcome"] == "stopped"
+    for name in ("lock", "retire.json"):        # owner-only, like the rest of the state dir
+        assert os.stat(os.path.join(runner.dir, name)).st_mode & 0o777 == 0o600, name
 
 
 def test_retire_leaves_a_color_started_again_within_the_delay(runner, monkeypatch):

@@ -393,7 +393,20 @@ def test_collect_reads_a_netlify_history_file(tmp_path):
     site = entries[0]
     assert (site["from"], site["from_version"], site["to"], site["to_version"]) == ("dep2", "abcdef1", "dep1", None)
     assert (site["who"], site["strategy"], site["status"], site["recovered"]) == ("bob", "netlify", "failed", True)
-    assert site["source"] == "netlify" and site["report"] is None
+    assert site["source"] == "netlify" and site["report"] is None     # an older line names no report
+
+
+def test_collect_finds_the_report_a_netlify_line_names(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "20261121T100000Z-example.md").write_text("# report\n")
+    netlify = tmp_path / "netlify-history.jsonl"
+    netlify.write_text(json.dumps({"time": "2026-11-21T10:00:00Z", "site_id": "s1", "site_name": "example", "from": {"id": "d2"},
+                                   "to": {"id": "d1"}, "outcome": "published",
+                                   "report": str(reports / "20261121T100000Z-example.md")}) + "\n")
+    (entry,) = collect(str(tmp_path / "state"), None, netlify_history_file=str(netlify))[1]
+    assert entry["report"] == {"markdown": str(reports / "20261121T100000Z-example.md"),
+                               "json": str(reports / "20261121T100000Z-example.json")}
 
 
 @pytest.mark.parametrize("outcome, status, recovered", [
@@ -448,7 +461,7 @@ def test_history_text_is_the_table_and_the_report_paths(tmp_path):
     lines = history_text(entries, "stack shop").splitlines()
     assert lines[:4] == render_table(entries)
     assert lines[4:] == ["", "Reports (newest first):", "  /s/shop/reports/r2.md", "  (none: missing)",
-                         "  (none: Netlify rollbacks have no report)"]
+                         "  (none: missing)"]
 
 
 def test_history_text_of_nothing_says_so():
