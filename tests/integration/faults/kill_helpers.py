@@ -156,3 +156,15 @@ def _kill_tree(root):
 
 def banners(text):
     return [b for b in (banner_of(line) for line in text.splitlines(True)) if b is not None]
+
+
+def assert_recorded(stack, origin_id, target_id, history_before, strategy):
+    """After the re-run: the lock released, the ledger on the target with no interrupted
+    rollback left, and exactly one new history entry that says the rollback succeeded."""
+    assert not stack.lock_exists()
+    ledger = stack.ledger()
+    assert ledger["current"] == target_id and "in_progress" not in ledger, ledger.get("in_progress")
+    history = stack.history()
+    assert len(history) == history_before + 1, history[history_before:]
+    last = history[-1]
+    assert (last["status"], last["from"], last["to"], last["strategy"]) == ("succeeded", origin_id, target_id, strategy), last

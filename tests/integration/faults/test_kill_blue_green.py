@@ -17,7 +17,7 @@ import pytest
 from ansible_run import run_playbook
 from bg_helpers import BlueGreen, BlueGreenStack, idle
 from caddy_helpers import DEBIAN_CADDY, require_caddy
-from kill_helpers import KillPoint, run_and_kill
+from kill_helpers import KillPoint, assert_recorded, run_and_kill
 
 PLAYBOOK = "ops.rollback.rollback"
 NAME = "opsfault-bg"
@@ -114,10 +114,4 @@ def test_sigkill_then_rerun_converges(bg_env, ident, task, wait_color):
     assert stack.containers()["db"] == db_before, "the database container was replaced"
     assert stack.rows() == bg.seeded_rows, "PostgreSQL rows changed"
     # the state: lock released, ledger on the target, one history entry saying what happened
-    assert not stack.lock_exists()
-    ledger = stack.ledger()
-    assert ledger["current"] == target_id and "in_progress" not in ledger, ledger.get("in_progress")
-    history = stack.history()
-    assert len(history) == history_before + 1, history[history_before:]
-    last = history[-1]
-    assert (last["status"], last["from"], last["to"], last["strategy"]) == ("succeeded", origin_id, target_id, "blue_green"), last
+    assert_recorded(stack, origin_id, target_id, history_before, "blue_green")
