@@ -12,6 +12,9 @@ with its defaults but scale_down_delay 0: it retires the old color in the backgr
 time, from the role's start to its end, does not include the old color's stop. The time
 until the old color's containers are gone is reported beside it (the runbook's wall time
 includes its `down`), and so is the whole ansible-playbook process.
+
+Both sides start from the machine's own net.ipv4.tcp_migrate_req (0 on a fresh machine): the
+role sets it to 1 itself (see docs/blue_green.md), the runbook leaves it as it is.
 """
 import datetime
 import json
@@ -217,15 +220,43 @@ def collection_once():
         bench.teardown()
 
 
+MIGRATE_REQ = "/proc/sys/net/ipv4/tcp_migrate_req"
+
+
+def migrate_req(value=None):
+    """net.ipv4.tcp_migrate_req: its value, after setting it when `value` is given; None when
+    the kernel has none. The role sets it (tasks/kernel.yml); the manual runbook does not."""
+    if not os.path.exists(MIGRATE_REQ):
+        return None
+    if value is not None:
+        with open(MIGRATE_REQ, "w") as handle:
+            handle.write(value)
+    with open(MIGRATE_REQ) as handle:
+        return handle.read().strip()
+
+
 def main(reps=3):
-    """Samples of both, side by side: {"collection": [...], "runbook": [...]}."""
+    """Samples of both, side by side: {"collection": [...], "runbook": [...]}. Each side starts
+    from the machine's own tcp_migrate_req: the role sets it itself, the runbook runs as
+    operators run it; the value is put back at the end."""
     build_baseline_images()
     if not caddy_binary():
         raise RuntimeError("no `caddy` on PATH: the manual runbook and this benchmark need it")
     samples = {"collection": [], "runbook": []}
-    for _rep in range(reps):
-        samples["collection"].append(collection_once())
-        samples["runbook"].append(runbook_once().get("blue_green_caddy_reload"))
+    machine_value = migrate_req()
+    try:
+        for _rep in range(reps):
+            migrate_req(machine_value)
+            sample = collection_once()
+            sample["tcp_migrate_req"] = {"before": machine_value, "after": migrate_req()}
+            samples["collection"].append(sample)
+            migrate_req(machine_value)
+            book = runbook_once().get("blue_green_caddy_reload")
+            if book:
+                book["tcp_migrate_req"] = {"before": machine_value, "after": migrate_req()}
+            samples["runbook"].append(book)
+    finally:
+        migrate_req(machine_value)
     return samples
 
 
@@ -248,7 +279,10 @@ def rows(samples):
         "old_color_gone_ratio": ratio_of(median([s["old_color_gone_s"] for s in coll if s["old_color_gone_s"] is not None]), book_s),
         "old_color_stopped": all(s["old_color_stopped"] for s in coll),
         "caddy": run([caddy_binary() or "caddy", "version"], check=False).stdout.strip(),
+        "tcp_migrate_req": {"collection": sorted({str(s.get("tcp_migrate_req")) for s in coll}),
+                            "runbook": sorted({str(s.get("tcp_migrate_req")) for s in book})},
         "target": "wall ratio <= 1.2", "met": ratio is not None and ratio <= 1.2,
+        "failed_met": bool(coll) and all(s["probe"]["failed"] == 0 for s in coll),
     }
 
 
@@ -264,8 +298,9 @@ def report_lines(bg):
             bg["collection_old_color_gone_s"], bg["runbook_wall_s"], bg["old_color_gone_ratio"]),
         "| blue-green switch: whole ansible-playbook process | %s s | | %s | | |" % (
             bg["collection_playbook_wall_s"], bg["playbook_wall_ratio"]),
-        "| blue-green switch: failed requests, each repetition | %s of ~%s | %s of ~%s | | 0 | |" % (
-            bg["collection_failed"], bg["collection_requests"], bg["runbook_failed"], bg["runbook_requests"]),
+        "| blue-green switch: failed requests, each repetition | %s of ~%s | %s of ~%s | | 0 | %s |" % (
+            bg["collection_failed"], bg["collection_requests"], bg["runbook_failed"], bg["runbook_requests"],
+            "yes" if bg["failed_met"] else "**NO**"),
     ]
 
 

@@ -58,6 +58,7 @@ MODULE_CASES = [
      dict(PROJECT, backup_root="{backups}", stack="opsbadin", backup_id="20200101T000000Z"), "backup_id"),
     ("compose_restore-wait_timeout-type", "compose_restore", dict(PROJECT, backup_root="{backups}", stack="opsbadin", wait_timeout="soon"), "wait_timeout"),
     ("compose_verify-health_timeout-type", "compose_verify", dict(PROJECT, health_timeout="forever"), "health_timeout"),
+    ("tcp_migrate_req-enabled-type", "tcp_migrate_req", {"enabled": "sometimes", "persist_file": ""}, "enabled"),
     ("compose_verify-project_name-shell", "compose_verify", dict(PROJECT, project_name="opsbadin;touch /tmp/opsbad-escape"), "project_name"),
     ("netlify_deploy_info-limit-negative", "netlify_deploy_info", dict(NETLIFY, **{"site_id": "x", "limit": -1}), "limit"),
     ("netlify_deploy_restore-two-selectors", "netlify_deploy_restore", dict(NETLIFY, **{"site_id": "x", "deploy_id": "a", "commit_ref": "b"}), "deploy_id"),
@@ -135,6 +136,8 @@ PLAYBOOK_CASES = [
     ("blue_green_deploy-blue_green-missing", "blue_green_deploy", {"blue_green": DROP}, "blue_green", INPUT),
     ("blue_green_deploy-services-type", "blue_green_deploy", {"blue_green": {"services": "web", "proxy_url": "http://127.0.0.1:18782"}}, "services", INPUT),
     ("blue_green_deploy-stack-dotdot", "blue_green_deploy", {"stack": ".."}, "stack", INPUT),
+    ("blue_green_deploy-tcp_migrate_req-type", "blue_green_deploy",
+     {"blue_green": {"services": SERVICES, "proxy_url": "http://127.0.0.1:18782", "tcp_migrate_req": "sometimes"}}, "tcp_migrate_req", INPUT),
     # netlify_rollback (base has confirm=ROLLBACK and the emulator's token)
     ("netlify_rollback-site_id-empty", "netlify_rollback", {"site_id": ""}, "site_id", INPUT),
     ("netlify_rollback-site_id-traversal", "netlify_rollback", {"site_id": "../../accounts"}, "site_id", INPUT),

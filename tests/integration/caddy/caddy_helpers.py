@@ -382,6 +382,7 @@ class Backend:
     def __init__(self, name):
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = -1   # headers and body in one segment (no Nagle / delayed-ACK wait)
 
             def do_GET(self):
                 if self.path.startswith("/slow"):
