@@ -56,10 +56,21 @@ def require_caddy(binary):
     return binary
 
 
+# Every port free_port() handed out in this process. The kernel may give the same free port
+# to two bind(0) calls in a row; a Caddy whose admin and site ports came out equal listens
+# twice on one port (SO_REUSEPORT) and answers admin requests from its proxy now and then.
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free on 127.0.0.1 now, never one this process was already given."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def find_handlers(node, path="/config", found=None):
