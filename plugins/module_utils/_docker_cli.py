@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 COMPOSE_ONEOFF_LABEL = "com.docker.compose.oneoff"
+
+# What the docker CLI says when it cannot reach the Engine (stopped, restarting, wrong socket).
+_DAEMON_UNREACHABLE = ("Cannot connect to the Docker daemon", "Is the docker daemon running", "error during connect")
+
+
+def daemon_unreachable(text):
+    """Whether a docker command's output says the Engine did not answer."""
+    return any(marker in (text or "") for marker in _DAEMON_UNREACHABLE)
 
 
 def compose_project_argument_spec():
@@ -55,6 +64,19 @@ class DockerCli:
         if check and rc != 0:
             raise DockerCliError(what, argv, rc, err or out)
         return rc, out, err
+
+    def wait_for_daemon(self, timeout, interval=1.0):
+        """Wait up to timeout seconds for the Engine to answer (a recovery right after dockerd
+        restarted); returns the seconds waited, raises DockerCliError when it never answers."""
+        started = time.monotonic()
+        while True:
+            rc, out, err = self.run("Waiting for the Docker daemon", ["version", "--format", "{{.Server.Version}}"], check=False)
+            waited = time.monotonic() - started
+            if rc == 0:
+                return round(waited, 2)
+            if waited + interval > timeout:
+                raise DockerCliError("Waiting %ss for the Docker daemon" % timeout, [self.docker, "version"], rc, err or out)
+            time.sleep(interval)
 
     def compose_args(self):
         args = ["compose", "--project-directory", self.project_dir, "--project-name", self.project_name]

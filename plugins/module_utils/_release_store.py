@@ -12,7 +12,7 @@ import os
 import shutil
 
 from ansible_collections.ops.rollback.plugins.module_utils._blue_green import color_project, load_state
-from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, service_of
+from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError, daemon_unreachable, service_of
 from ansible_collections.ops.rollback.plugins.module_utils._releases import (
     ReleaseError,
     add_or_touch,
@@ -83,7 +83,12 @@ class ReleaseStore:
 
     def image_id(self, ref):
         """The local image ID a reference resolves to, or None when the image is absent."""
-        rc, out, _err = self.cli.run("Looking up image %s" % ref, ["image", "inspect", "--format", "{{.Id}}", ref], check=False)
+        what = "Looking up image %s" % ref
+        argv = ["image", "inspect", "--format", "{{.Id}}", ref]
+        rc, out, err = self.cli.run(what, argv, check=False)
+        if rc != 0 and daemon_unreachable(err or out):
+            # Not "the image is absent": say that Docker did not answer.
+            raise DockerCliError(what, [self.cli.docker] + argv, rc, err or out)
         return out.strip() if rc == 0 else None
 
     def snapshot(self, project_dir, files, extra_globs=(), migrations_glob=None):

@@ -37,6 +37,12 @@ options:
     description: Seconds to wait for the services to be running and healthy.
     type: int
     default: 120
+  daemon_wait:
+    description:
+      - Seconds to wait for the Docker daemon to answer before anything else; C(0) does not wait.
+      - For a recovery right after dockerd restarted, when the Engine is still starting.
+    type: int
+    default: 0
   intent:
     description:
       - What the caller is doing (for example C(from), C(to) and C(rollback_id) of a rollback). It
@@ -112,6 +118,7 @@ def main():
             state_dir=dict(type="path", default="/var/lib/ops-rollback"),
             release_id=dict(type="str", required=True),
             wait_timeout=dict(type="int", default=120),
+            daemon_wait=dict(type="int", default=0),
             intent=dict(type="dict"),
         ),
         supports_check_mode=True,
@@ -119,7 +126,11 @@ def main():
     p = module.params
     try:
         check_name(p["release_id"], "release_id")
+        if p["daemon_wait"] < 0:
+            module.fail_json(msg="daemon_wait: must not be negative, got %d" % p["daemon_wait"])
         cli = DockerCli(module, p["project_dir"], p["project_name"])
+        if p["daemon_wait"]:
+            cli.wait_for_daemon(p["daemon_wait"])
         applier = ReleaseApplier(module, cli, ReleaseStore(module, cli, p["state_dir"], p["project_name"]))
         result = applier.apply(p["project_dir"], p["release_id"], p["intent"], p["wait_timeout"])
     except (ReleaseError, NameError_) as exc:

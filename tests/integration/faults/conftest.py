@@ -20,8 +20,17 @@ from summary import FaultSummary  # noqa: E402  (needs the path above)
 _SUMMARY = FaultSummary()
 
 
-def pytest_runtest_logreport(report):
-    _SUMMARY.add(report)
+class _EveryReport:
+    """The table also lists faults proved by other suites' tests. A conftest hook only sees
+    the reports of tests below its own directory, so the summary listens as a plugin."""
+
+    @staticmethod
+    def pytest_runtest_logreport(report):
+        _SUMMARY.add(report)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_EveryReport(), "ops-rollback-fault-summary")
 
 
 def pytest_terminal_summary(terminalreporter):
