@@ -110,5 +110,7 @@ def write_all(out, results, recreate_samples, blue_green_samples):
     ]
     fleet = results.get("fleet") or {}
     ratios.append(("fleet: 20 hosts / 1 host, wall time", fleet.get("ratio"), 3.0, True))
+    if fleet.get("one_batch_ratio") is not None:
+        ratios.append(("fleet, one batch: 20 hosts / 1 host", fleet.get("one_batch_ratio"), 3.0, True))
     written.append(ratio_chart(os.path.join(out, "ratios.png"), ratios))
     return [w for w in written if w]

@@ -37,6 +37,14 @@ def compose_project_argument_spec():
     )
 
 
+def fail_unless_project_dir(module, **result):
+    """Fail, before anything is read or changed, when project_dir is not a directory on this
+    host; ``project_dir_missing`` lets a role say it in terms of its own variable."""
+    path = module.params["project_dir"]
+    if not os.path.isdir(path):
+        module.fail_json(msg="project_dir: %s is not a directory" % path, project_dir_missing=True, **result)
+
+
 class DockerCliError(Exception):
     """A docker command failed; the message names the command and what it said."""
 

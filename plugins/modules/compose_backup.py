@@ -260,6 +260,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import (
     DockerCli,
     DockerCliError,
     compose_project_argument_spec,
+    fail_unless_project_dir,
 )
 
 
@@ -307,6 +308,7 @@ def main():
         module.fail_json(msg="keep must be at least 1 (the new backup), got %d" % p["keep"], **result)
     if p["max_age_days"] is not None and p["max_age_days"] < 0:
         module.fail_json(msg="max_age_days must not be negative, got %s" % p["max_age_days"], **result)
+    fail_unless_project_dir(module, **result)
     opts = dict(p, max_age_days=p["max_age_days"] or None)
     cli = DockerCli(module, p["project_dir"], p["project_name"], p["files"])
     run = BackupRun(module, cli, Engine(module, cli), opts)

@@ -292,6 +292,7 @@ from ansible_collections.ops.rollback.plugins.module_utils._docker_cli import (
     DockerCliError,
     compose_project_argument_spec,
     container_name,
+    fail_unless_project_dir,
 )
 
 DEFAULT_ERROR_PATTERNS = [r"(?i)\b(error|fatal|panic|traceback)\b"]
@@ -510,6 +511,7 @@ def main():
         verifier.validate()
     except v.InputError as exc:
         module.fail_json(msg="Invalid input for verifying Compose project %s: %s" % (p["project_name"], exc))
+    fail_unless_project_dir(module)
     try:
         verifier.cli = DockerCli(module, p["project_dir"], p["project_name"], p["files"])
         result = verifier.run()

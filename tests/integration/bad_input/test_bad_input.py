@@ -99,7 +99,8 @@ PLAYBOOK_CASES = [
     ("rollback-target-traversal", "rollback", {"target": "../../../etc"}, "target", INPUT),
     ("rollback-target-shell", "rollback", {"target": "$(touch /tmp/opsbad-escape)"}, "target", INPUT),
     ("rollback-target-empty", "rollback", {"target": ""}, "target", INPUT),
-    ("rollback-target-unknown", "rollback", {"target": "v9.9.9"}, "target", "Fleet | Refuse the rollback when a host lacks the target"),
+    # one host: the rollout's plan (under the lock) looks the target up; fleets: the first play
+    ("rollback-target-unknown", "rollback", {"target": "v9.9.9"}, "target", "Plan | Choose the target"),
     ("rollback-confirm-word", "rollback", {"confirm": "yes"}, "confirm", INPUT),
     ("rollback-strategy-choice", "rollback", {"strategy": "sideways"}, "strategy", INPUT),
     ("rollback-blue_green-missing", "rollback", {"strategy": "blue_green"}, "blue_green", INPUT),

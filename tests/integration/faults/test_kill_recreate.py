@@ -39,12 +39,12 @@ def _in_progress(stack):
 ORPHAN = "01-lock-task-orphaned-worker"
 POINTS = [
     (ORPHAN, "Lock | Take the stack's lock", 1, False),
-    ("02-lock-held", "Input | Keep who holds the lock", 1, False),
+    ("02-lock-held", "Plan | Choose the target, validate it and work out the impact", 1, False),
     ("03-plan-done", "Plan | Show the impact", 1, False),
     ("04-backup-starting", "ops.rollback.backup : Back up stack", 1, False),
-    ("05-backup-fetch", "ops.rollback.backup : Fetch each file of backup", 1, False),
+    ("05-backup-done", "ops.rollback.backup : Fetch the backup to the controller", 1, False),
     ("06-execute-compose-up", "Execute | Put the release in place and start it", 1, True),
-    ("07-after-up", "recreate_rollback : Execute | Keep the result", 1, False),
+    ("07-after-up", "Execute | Restore the data of the target release", 1, False),
     ("08-verify-running", "ops.rollback.verify : Run the checks on Compose project", 2, False),
     ("09-before-record", "Record | Write the history entry and the report", 1, False),
     ("10-recorded-lock-held", "Record | Say what was done", 1, False),

@@ -77,7 +77,7 @@ def test_backup_info_refuses_traversal(tmp_path, capsys, args, message):
     ({"stack": "shop", "keep": 0}, "keep must be at least 1"),
     ({"stack": "shop", "max_age_days": -1}, "max_age_days must not be negative"),
     ({"stack": "shop", "age_recipients": ["age1nope"]}, "age recipient 'age1nope' is not an age X25519 public key"),
-    ({"stack": "shop", "project_dir": "/nonexistent/shop"}, "project_dir /nonexistent/shop does not exist"),
+    ({"stack": "shop", "project_dir": "/nonexistent/shop"}, "project_dir: /nonexistent/shop is not a directory"),
 ])
 def test_compose_backup_refuses_bad_input_before_any_change(tmp_path, capsys, args, message):
     root = str(tmp_path / "backups")

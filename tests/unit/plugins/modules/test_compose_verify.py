@@ -270,9 +270,20 @@ def test_main_fails_on_bad_input_before_asking_docker(capsys, monkeypatch):
                           "health_urls[0].url: 'ftp://x' is not an http or https URL with a host")
 
 
-def test_main_runs_and_exits_unchanged_with_the_result(capsys, monkeypatch):
+def test_main_fails_on_a_missing_project_dir_before_asking_docker(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(compose_verify, "DockerCli", lambda *a, **k: pytest.fail("Docker was asked"))
+    missing = str(tmp_path / "no-such-stack")
+    with patch_module_args(dict(project_dir=missing, project_name="shop")), pytest.raises(SystemExit) as exit_info:
+        compose_verify.main()
+    assert exit_info.value.code == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["failed"] is True and out["project_dir_missing"] is True
+    assert out["msg"] == "project_dir: %s is not a directory" % missing
+
+
+def test_main_runs_and_exits_unchanged_with_the_result(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(compose_verify, "DockerCli", lambda *a, **k: FakeCli(HEALTHY))
-    args = dict(project_dir="/srv/shop", project_name="shop", _ansible_check_mode=True)
+    args = dict(project_dir=str(tmp_path), project_name="shop", _ansible_check_mode=True)
     with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
         compose_verify.main()
     assert exit_info.value.code == 0
