@@ -2,8 +2,8 @@
 
 Every playbooks/*.yml needs awx/surveys/<name>.json. Each survey is checked against what the
 playbook really reads, worked out from the playbook itself:
-- its argument spec (the `ansible.builtin.validate_argument_spec` task and the vars files it
-  names): types, choices, required variables; the answers a survey sends are run through
+- its argument spec (the `ansible.builtin.validate_argument_spec` task and the vars files or
+  `include_vars` tasks that hold it): types, choices, required variables; the answers a survey sends are run through
   Ansible's own ArgumentSpecValidator, as AWX would send them (strings for choices);
 - the variables its templates and conditions read, its play vars (extra vars override them) and
   the options of the roles it includes (their meta/argument_specs.yml entry point);
@@ -111,6 +111,26 @@ def role_options(role, entry_point):
     return (specs.get(entry_point) or {}).get("options", {})
 
 
+def included_vars(base, args):
+    """The variables an include_vars task reads (file, or dir with files_matching), each path
+    found as Ansible finds it: in the playbook's vars/ directory first, then beside it."""
+    args = {"file": args} if isinstance(args, str) else args
+
+    def find(relative):
+        return next((p for p in (os.path.join(base, "vars", relative), os.path.join(base, relative)) if os.path.exists(p)), None)
+    if args.get("file"):
+        paths = [find(args["file"])]
+    else:
+        directory = find(args["dir"])
+        pattern = re.compile(args.get("files_matching") or ".*")
+        paths = [os.path.join(directory, f) for f in sorted(os.listdir(directory)) if pattern.search(f)]
+    variables = {}
+    for path in paths:
+        assert path, "%s: include_vars names a file that does not exist: %s" % (base, args)
+        variables.update(load_yaml(path) or {})
+    return variables
+
+
 def resolve(value, variables):
     """Replace "{{ _name }}" references to vars-file data (argument specs), recursively."""
     if isinstance(value, str):
@@ -159,6 +179,8 @@ class Playbook:
                     short = key.rsplit(".", 1)[-1]
                     if short == "set_fact" and isinstance(args, dict):
                         internal |= set(args)
+                    elif short == "include_vars":
+                        variables.update(included_vars(base, args))
                     elif short == "validate_argument_spec":
                         self.spec.update(resolve(args["argument_spec"], variables))
                     elif short in ("include_role", "import_role"):
