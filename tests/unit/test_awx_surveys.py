@@ -111,22 +111,13 @@ def role_options(role, entry_point):
     return (specs.get(entry_point) or {}).get("options", {})
 
 
-def included_vars(base, args):
-    """The variables an include_vars task reads (file, or dir with files_matching), each path
-    found as Ansible finds it: in the playbook's vars/ directory first, then beside it."""
-    args = {"file": args} if isinstance(args, str) else args
-
-    def find(relative):
-        return next((p for p in (os.path.join(base, "vars", relative), os.path.join(base, relative)) if os.path.exists(p)), None)
-    if args.get("file"):
-        paths = [find(args["file"])]
-    else:
-        directory = find(args["dir"])
-        pattern = re.compile(args.get("files_matching") or ".*")
-        paths = [os.path.join(directory, f) for f in sorted(os.listdir(directory)) if pattern.search(f)]
+def included_vars(base, task):
+    """The variables an include_vars task reads: its file, or each file of its loop
+    (file: "{{ item }}"), found where Ansible finds it, in the playbook's vars/ directory."""
     variables = {}
-    for path in paths:
-        assert path, "%s: include_vars names a file that does not exist: %s" % (base, args)
+    for name in task.get("loop") or [None]:
+        path = os.path.join(base, "vars", name or task["ansible.builtin.include_vars"]["file"])
+        assert os.path.exists(path), "%s: include_vars names a file that does not exist: %s" % (base, path)
         variables.update(load_yaml(path) or {})
     return variables
 
@@ -180,7 +171,7 @@ class Playbook:
                     if short == "set_fact" and isinstance(args, dict):
                         internal |= set(args)
                     elif short == "include_vars":
-                        variables.update(included_vars(base, args))
+                        variables.update(included_vars(base, task))
                     elif short == "validate_argument_spec":
                         self.spec.update(resolve(args["argument_spec"], variables))
                     elif short in ("include_role", "import_role"):
